@@ -1,0 +1,26 @@
+"""medicane-hf: find and track Medicanes in Meteosat SEVIRI Airmass RGB video with VideoMAE models."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Heavy imports (torch, transformers) only when a model class is asked for.
+_LAZY = {
+    "MedicaneVideoMAEConfig": "medicane_hf.configuration_medicane",
+    "MedicaneVideoMAEModel": "medicane_hf.modeling_medicane",
+    "MedicaneVideoMAEForPreTraining": "medicane_hf.modeling_medicane",
+    "MedicaneVideoMAEForDetection": "medicane_hf.modeling_medicane",
+    "MedicaneVideoMAEForTracking": "medicane_hf.modeling_medicane",
+    "SeviriGrid": "medicane_hf.data.geo",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'medicane_hf' has no attribute {name!r}")

@@ -1,0 +1,24 @@
+"""Shared fixtures. `shared_dir` is the project's ../shared/data folder (real track files, reference outputs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared/data folder; skips where it is absent (a user's clone), fails in CI."""
+    if not SHARED_DATA.is_dir():
+        message = f"{SHARED_DATA} is not there: real track files and reference outputs are only beside the project's own checkout"
+        if os.environ.get("MEDICANE_REQUIRE_SHARED") == "1":
+            pytest.fail(message + " (MEDICANE_REQUIRE_SHARED=1)")
+        pytest.skip(message)
+    return SHARED_DATA
