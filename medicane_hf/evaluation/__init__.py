@@ -1,0 +1,41 @@
+"""Evaluation: detection and tracking metrics (DOMAIN.md section 6) and report figures.
+
+``from medicane_hf.evaluation import detection_metrics`` works for every name in
+``__all__``; the submodules (and scikit-learn, pyproj, matplotlib behind them)
+are imported on first use so that importing the package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "DEFAULT_CLASS_NAMES": "medicane_hf.evaluation.detection",
+    "detection_metrics": "medicane_hf.evaluation.detection",
+    "detection_metrics_from_logits": "medicane_hf.evaluation.detection",
+    "scalar_metrics": "medicane_hf.evaluation.detection",
+    "softmax": "medicane_hf.evaluation.detection",
+    "ERROR_COLUMNS": "medicane_hf.evaluation.tracking",
+    "tracking_errors": "medicane_hf.evaluation.tracking",
+    "tracking_metrics": "medicane_hf.evaluation.tracking",
+    "plot_confusion_matrix": "medicane_hf.evaluation.plots",
+    "plot_pr_curve": "medicane_hf.evaluation.plots",
+    "plot_reconstructions": "medicane_hf.evaluation.plots",
+    "plot_tracking_errors": "medicane_hf.evaluation.plots",
+    "plot_tracks_on_map": "medicane_hf.evaluation.plots",
+    "plot_training_curves": "medicane_hf.evaluation.plots",
+    "read_jsonl": "medicane_hf.evaluation.plots",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'medicane_hf.evaluation' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
