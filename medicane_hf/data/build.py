@@ -1,0 +1,496 @@
+"""``medicane-hf build-dataset``: frames folder + tracks file -> packed store + clip index.
+
+Output folder::
+
+    store/               FrameStore (every frame decoded once; resumable packing)
+    index/               datasets.DatasetDict: train, validation, test, pretrain (save_to_disk)
+    normalization.json   {"image_mean": [C], "image_std": [C], ...} from train frames, 0..1 units
+    dataset_info.json    grid, tiles, settings, counts per split and class, skipped clips, storms
+    export/              only with --export: one flat table per split
+
+Rerunning resumes an interrupted store and rebuilds the index. The new index and JSON files
+are written to a temporary folder inside the output folder and swapped in only once they
+are complete, so a failed run never loses the previous complete output.
+
+The grid: ``--grid FILE``, else ``grid.json`` at the frames root or its parent (what
+``medicane-hf synth`` writes), else the default SEVIRI grid; tile flags override the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+
+from medicane_hf import __version__
+from medicane_hf.data.clips import TIME_RULES, ClipSettings, TileLayout
+from medicane_hf.data.frames import (
+    DEFAULT_FRAME_PATTERN,
+    FrameScan,
+    FrameSizeError,
+    FrameStore,
+    FrameStoreError,
+    scan_frames,
+)
+from medicane_hf.data.geo import SeviriGrid
+from medicane_hf.data.index import (
+    ClipIndex,
+    build_clip_index,
+    compute_normalization,
+    export_index,
+    frame_index_array,
+    save_index,
+)
+from medicane_hf.data.splits import SPLITS, SplitSettings, UnknownStormError
+from medicane_hf.data.tracks import TrackFileError, read_tracks
+
+__all__ = ["BuildResult", "build_dataset", "find_grid_file", "load_grid_file", "main"]
+
+DATASET_FORMAT = "medicane_hf.ClipDataset"
+DATASET_FORMAT_VERSION = 1
+GRID_FILE = "grid.json"
+_MAX_LISTED = 12  # storms named per split in the summary
+
+
+@dataclass
+class BuildResult:
+    """What ``build_dataset`` made.
+
+    Attributes:
+        out_dir: the output folder.
+        info: the content of ``dataset_info.json``.
+        summary: the text ``main`` prints.
+    """
+
+    out_dir: Path
+    info: dict[str, Any]
+    summary: str
+
+
+# ---- grid ---------------------------------------------------------------------------------
+
+
+def find_grid_file(frames_dir: str | os.PathLike[str]) -> Path | None:
+    """``grid.json`` at the frames root or its parent, else None."""
+    frames_dir = Path(frames_dir)
+    for folder in (frames_dir, frames_dir.parent):
+        if (folder / GRID_FILE).is_file():
+            return folder / GRID_FILE
+    return None
+
+
+def load_grid_file(path: str | os.PathLike[str]) -> tuple[SeviriGrid, TileLayout | None]:
+    """``{"grid": {...}, "tiles": {...}}`` (tiles optional) -> (grid, layout or None)."""
+    path = Path(path)
+    try:
+        with open(path) as f:
+            content = json.load(f)
+        grid = SeviriGrid.from_dict(content["grid"])
+        layout = TileLayout.from_dict(content["tiles"]) if "tiles" in content else None
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: not a grid file ({{'grid': {{...}}, 'tiles': {{...}}}}): {err}") from err
+    return grid, layout
+
+
+def _resolve_grid(
+    frames_dir: Path, grid_path: str | os.PathLike[str] | None, tile_overrides: dict[str, int | None]
+) -> tuple[SeviriGrid, TileLayout, str]:
+    path = Path(grid_path) if grid_path is not None else find_grid_file(frames_dir)
+    if path is not None:
+        grid, layout = load_grid_file(path)
+        source = str(path)
+    else:
+        grid, layout, source = SeviriGrid(), None, "default SEVIRI grid"
+    tiles = (layout or TileLayout()).to_dict()
+    tiles.update({k: int(v) for k, v in tile_overrides.items() if v is not None})
+    return grid, TileLayout(**tiles), source
+
+
+# ---- steps --------------------------------------------------------------------------------
+
+
+def _scan(
+    frames_dir: Path,
+    grid: SeviriGrid,
+    grid_source: str,
+    pattern: str,
+    interval: int,
+    check_content: bool,
+    progress: bool,
+) -> FrameScan:
+    scan = scan_frames(
+        frames_dir,
+        pattern=pattern,
+        expected_size=(grid.width, grid.height),
+        check_content=check_content,
+        interval_minutes=interval,
+        progress=progress,
+    )
+    if len(scan.frames) == 0:
+        raise FileNotFoundError(f"no frame matching {pattern!r} under {frames_dir}")
+    if len(scan.wrong_size):
+        first = scan.wrong_size.iloc[0]
+        raise FrameSizeError(
+            f"frame {first['path']} is {first['width']} x {first['height']} px, but the grid ({grid_source}) is "
+            f"{grid.width} x {grid.height} px ({len(scan.wrong_size)} frame(s) of the wrong size); "
+            "pass the matching --grid or remove those frames"
+        )
+    return scan
+
+
+def _normalization(
+    store: FrameStore, clip_index: ClipIndex, max_frames: int, seed: int, progress: bool
+) -> dict[str, Any]:
+    """Statistics from train-clip frames; falls back to pretraining windows, then to every frame."""
+    sources = [
+        ("train clips", frame_index_array(clip_index.index["train"])),
+        ("pretraining windows", frame_index_array(clip_index.index["pretrain"])),
+        ("all frames (no train clip)", np.arange(len(store))),
+    ]
+    for name, indices in sources:
+        valid = indices[(indices >= 0)] if indices.size else indices
+        if valid.size and np.asarray(store.valid)[np.unique(valid)].any():
+            stats = compute_normalization(store, valid, max_frames=max_frames, seed=seed, progress=progress)
+            stats["source"] = name
+            return stats
+    raise ValueError(f"store {store.path} has no valid frame: cannot compute normalisation statistics")
+
+
+def _frames_info(scan: FrameScan, store: FrameStore) -> dict[str, Any]:
+    reasons: dict[str, int] = {}
+    for reason in store.invalid_reasons.values():
+        key = reason.split(":")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    return {
+        "root": str(scan.root),
+        "pattern": scan.pattern,
+        "n_frames": len(store),
+        "first": str(store.times[0].astype("datetime64[s]")),
+        "last": str(store.times[-1].astype("datetime64[s]")),
+        "n_valid": int(np.sum(store.valid)),
+        "invalid": reasons,
+        "gaps": len(scan.gaps),
+        "missing_frames": scan.n_missing,
+        "duplicates": len(scan.duplicates),
+        "width": store.width,
+        "height": store.height,
+        "channels": store.channels,
+    }
+
+
+def _atomic_publish(staging: Path, out_dir: Path, names: list[str]) -> None:
+    """Move complete outputs from ``staging`` into ``out_dir``; ``dataset_info.json`` last (the complete marker)."""
+    old = Path(tempfile.mkdtemp(prefix=".old-", dir=out_dir))
+    try:
+        for name in names:
+            src, dst = staging / name, out_dir / name
+            if src.is_dir():
+                if dst.exists():
+                    os.replace(dst, old / name)
+                os.replace(src, dst)
+            else:
+                os.replace(src, dst)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _datasets_progress(enabled: bool) -> Iterator[None]:
+    """Silence the datasets library's own bars when the caller asked for none, then restore the setting."""
+    was_disabled = datasets.utils.are_progress_bars_disabled()
+    if not enabled:
+        datasets.utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.utils.enable_progress_bars()
+
+
+# ---- summary ------------------------------------------------------------------------------
+
+
+def _split_line(name: str, row: dict[str, int], class_names: list[str]) -> str:
+    classes = ", ".join(f"{c} {row.get(f'label_{k}', 0):,}" for k, c in enumerate(class_names))
+    return f"    {name:<10} {row['clips']:>9,}  ({classes}; with a tracking target {row['has_target']:,})"
+
+
+def format_summary(info: dict[str, Any]) -> str:
+    """The human summary of a ``dataset_info.json``."""
+    fr = info["frames"]
+    invalid = ", ".join(f"{k} {v}" for k, v in fr["invalid"].items()) or "none"
+    tiles = info["tiles"]
+    lines = [
+        f"Dataset in {info['out_dir']}",
+        f"  frames: {fr['n_frames']:,} from {fr['first']} to {fr['last']} ({fr['width']} x {fr['height']} px, "
+        f"{fr['channels']} channels)",
+        f"  gaps: {fr['gaps']:,} ({fr['missing_frames']:,} missing frames); invalid frames: {invalid}",
+        f"  grid: {info['grid_source']}; tiles: {info['n_tiles']} per frame ({tiles['tile_size']} px, strides "
+        f"{tiles['stride_x']} x {tiles['stride_y']})",
+        f"  labelled clips (tile-clips ending at minute {info['settings']['clips']['end_minute']:02d}): "
+        f"{info['candidate_clips']:,} candidates",
+    ]
+    for name in SPLITS:
+        lines.append(_split_line(name, info["counts"][name], info["class_names"]))
+    skipped = ", ".join(f"{k} {v:,}" for k, v in info["skipped"].items()) or "none"
+    lines.append(f"  skipped clips: {skipped}")
+    lines.append(
+        f"  clips with filled frames: {info['filled_clips']:,} "
+        f"(max_missing_frames={info['settings']['clips']['max_missing_frames']})"
+    )
+    pre_skipped = ", ".join(f"{k} {v:,}" for k, v in info["pretrain"]["skipped"].items()) or "none"
+    lines.append(
+        f"  pretraining windows: {info['counts']['pretrain']['windows']:,} of {info['pretrain']['candidates']:,} "
+        f"(skipped: {pre_skipped})"
+    )
+    for name in SPLITS:
+        storms = info["storms"][name]
+        shown = ", ".join(storms[:_MAX_LISTED]) + (", ..." if len(storms) > _MAX_LISTED else "")
+        lines.append(f"  storms in {name}: {len(storms)}" + (f" ({shown})" if storms else ""))
+    for name in ("validation", "test"):
+        if not info["storms"][name]:
+            flag = "--val-storms" if name == "validation" else "--test-storms"
+            lines.append(
+                f"  WARNING: no storm in {name} (storms overlapping in time form too few groups); "
+                f"its clips are storm-free days only. Name storms with {flag} to choose them."
+            )
+    if info["storms"]["outside_period"]:
+        lines.append(
+            f"  storms outside the frames' period (no clips): {len(info['storms']['outside_period'])}"
+        )
+    norm = info["normalization"]
+    lines.append(
+        f"  normalisation ({norm['source']}, {norm['n_frames']} frames): mean "
+        f"{[round(v, 4) for v in norm['image_mean']]}, std {[round(v, 4) for v in norm['image_std']]}"
+    )
+    return "\n".join(lines)
+
+
+# ---- API ----------------------------------------------------------------------------------
+
+
+def build_dataset(
+    frames_dir: str | os.PathLike[str],
+    tracks_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    grid_path: str | os.PathLike[str] | None = None,
+    tile_size: int | None = None,
+    stride_x: int | None = None,
+    stride_y: int | None = None,
+    clip_settings: ClipSettings | None = None,
+    split_settings: SplitSettings | None = None,
+    pretrain_stride: int = 4,
+    compression: str | None = None,
+    export: str | None = None,
+    pattern: str = DEFAULT_FRAME_PATTERN,
+    check_content: bool = False,
+    normalization_frames: int = 200,
+    num_workers: int = 1,
+    progress: bool = True,
+) -> BuildResult:
+    """Scan frames, pack the store, build the clip index and statistics; see the module docstring.
+
+    Raises:
+        FileNotFoundError: no frames / no tracks file.
+        FrameSizeError: a frame's size differs from the grid (names the file).
+        TrackFileError: a bad track row (names the file and line).
+        UnknownStormError: an explicit split list names a storm not in the tracks.
+        FrameStoreError: ``out_dir/store`` holds a store of another frame list.
+    """
+    frames_dir, tracks_path, out_dir = Path(frames_dir), Path(tracks_path), Path(out_dir)
+    clip_settings = clip_settings or ClipSettings()
+    split_settings = split_settings or SplitSettings()
+    grid, layout, grid_source = _resolve_grid(
+        frames_dir, grid_path, {"tile_size": tile_size, "stride_x": stride_x, "stride_y": stride_y}
+    )
+    offsets = layout.offsets(grid.width, grid.height)  # fails early on a tile larger than the grid
+    tracks = read_tracks(tracks_path)
+    scan = _scan(
+        frames_dir, grid, grid_source, pattern, clip_settings.frame_interval_minutes, check_content, progress
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = FrameStore.pack(
+        scan.frames,
+        out_dir / "store",
+        compression=compression,
+        progress=progress,
+        expected_size=(grid.width, grid.height),
+        num_workers=num_workers,
+    )
+    clip_index = build_clip_index(
+        store, tracks, grid, layout, clip_settings, split_settings, pretrain_stride=pretrain_stride
+    )
+    normalization = _normalization(store, clip_index, normalization_frames, split_settings.seed, progress)
+    storms = clip_index.plan.storms_per_split()
+    info: dict[str, Any] = {
+        "format": DATASET_FORMAT,
+        "version": DATASET_FORMAT_VERSION,
+        "package_version": __version__,
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "out_dir": str(out_dir),
+        "inputs": {"frames_dir": str(frames_dir), "tracks": str(tracks_path)},
+        "grid_source": grid_source,
+        "grid": grid.to_dict(),
+        "tiles": layout.to_dict(),
+        "tile_offsets": [list(o) for o in offsets],
+        "n_tiles": len(offsets),
+        "num_channels": store.channels,
+        "class_names": clip_settings.class_names,
+        "settings": {
+            "clips": clip_settings.to_dict(),
+            "splits": split_settings.to_dict(),
+            "pretrain_stride": pretrain_stride,
+            "compression": compression,
+            "normalization_frames": normalization_frames,
+        },
+        "frames": _frames_info(scan, store),
+        "counts": clip_index.counts(),
+        "candidate_clips": clip_index.candidate_clips,
+        "skipped": clip_index.skipped,
+        "filled_clips": clip_index.filled_clips,
+        "pretrain": {"candidates": clip_index.pretrain_candidates, "skipped": clip_index.pretrain_skipped},
+        "storms": {**storms, "outside_period": clip_index.plan.storms_outside_period},
+        "split_plan": clip_index.plan.to_dict(),
+        "normalization": normalization,
+    }
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        with _datasets_progress(progress):
+            save_index(clip_index.index, staging / "index")
+        (staging / "normalization.json").write_text(json.dumps(normalization, indent=1))
+        (staging / "dataset_info.json").write_text(json.dumps(info, indent=1, default=str))
+        _atomic_publish(staging, out_dir, ["index", "normalization.json", "dataset_info.json"])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if export:
+        export_index(out_dir, export)
+    return BuildResult(out_dir=out_dir, info=info, summary=format_summary(info))
+
+
+# ---- command line -------------------------------------------------------------------------
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    parts = [float(v) for v in text.split(",")]
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"--fractions needs train,validation,test, got {text!r}")
+    return parts[0], parts[1], parts[2]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="medicane-hf build-dataset",
+        description="Frames folder + tracks file -> packed frame store + clip index (train/validation/test/pretrain).",
+    )
+    p.add_argument(
+        "--frames", required=True, type=Path, help="folder of airmass_rgb_YYYYmmdd_HHMM.png frames"
+    )
+    p.add_argument("--tracks", required=True, type=Path, help="track file (any layout read_tracks knows)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (store/, index/, JSON files)")
+    p.add_argument(
+        "--grid", type=Path, help="grid.json (default: at the frames root or its parent, else SEVIRI)"
+    )
+    p.add_argument("--pattern", default=DEFAULT_FRAME_PATTERN, help="strftime pattern of frame file names")
+    p.add_argument("--tile-size", type=int, help="tile side, px (default: grid file, else 224)")
+    p.add_argument("--stride-x", type=int, help="tile stride in x, px (default: grid file, else 213)")
+    p.add_argument("--stride-y", type=int, help="tile stride in y, px (default: grid file, else 196)")
+    p.add_argument("--num-frames", type=int, default=16, help="frames per clip")
+    p.add_argument("--frame-interval", type=int, default=5, help="minutes between frames")
+    p.add_argument(
+        "--max-missing-frames",
+        type=int,
+        default=0,
+        help="0: skip a clip with any missing/invalid frame; N: fill up to N with the nearest frame",
+    )
+    p.add_argument("--min-positive-frames", type=int, default=6, help="positive frames for a positive clip")
+    p.add_argument(
+        "--time-rule", choices=TIME_RULES, default="interpolate", help="frame time vs hourly track"
+    )
+    p.add_argument(
+        "--neighbour-class", action="store_true", help="3 classes: + neighbouring tiles of a medicane"
+    )
+    p.add_argument(
+        "--no-window", action="store_true", help="count the whole track, not only the Medicane window"
+    )
+    p.add_argument("--val-storms", type=_names, default=[], help="comma-separated storm names or ids")
+    p.add_argument("--test-storms", type=_names, default=[], help="comma-separated storm names or ids")
+    p.add_argument(
+        "--fractions", type=_fractions, default=(0.7, 0.15, 0.15), help="train,validation,test shares"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the storm split and of storm-free days")
+    p.add_argument("--pretrain-stride", type=int, default=4, help="frames between pretraining windows")
+    p.add_argument("--compression", choices=["none", "zlib"], default="none", help="frame store compression")
+    p.add_argument("--check-content", action="store_true", help="decode every frame while scanning")
+    p.add_argument("--export", choices=["csv", "parquet"], help="also write flat tables under OUT/export/")
+    p.add_argument("--workers", type=int, default=1, help="decoding threads while packing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``medicane-hf build-dataset``; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        clip_settings = ClipSettings(
+            num_frames=args.num_frames,
+            frame_interval_minutes=args.frame_interval,
+            max_missing_frames=args.max_missing_frames,
+            min_positive_frames=args.min_positive_frames,
+            time_rule=args.time_rule,
+            use_window=not args.no_window,
+            neighbour_class=args.neighbour_class,
+        )
+        split_settings = SplitSettings(
+            fractions=args.fractions, seed=args.seed, val_storms=args.val_storms, test_storms=args.test_storms
+        )
+        result = build_dataset(
+            args.frames,
+            args.tracks,
+            args.out,
+            grid_path=args.grid,
+            tile_size=args.tile_size,
+            stride_x=args.stride_x,
+            stride_y=args.stride_y,
+            clip_settings=clip_settings,
+            split_settings=split_settings,
+            pretrain_stride=args.pretrain_stride,
+            compression=None if args.compression == "none" else args.compression,
+            export=args.export,
+            pattern=args.pattern,
+            check_content=args.check_content,
+            num_workers=args.workers,
+            progress=not args.no_progress,
+        )
+    except (
+        FileNotFoundError,
+        FrameSizeError,
+        FrameStoreError,
+        TrackFileError,
+        UnknownStormError,
+        ValueError,
+    ) as err:
+        print(f"medicane-hf build-dataset: error: {err}", file=sys.stderr)
+        return 1
+    print(result.summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""torch datasets over a build-dataset folder: clips are cut from the packed store when sampled.
+
+Every item is a dict ``{"pixel_values": float32 [T, C, H, W], "labels": ...}`` with
+``pixel_values`` scaled to 0..1 and normalised with the data's own mean/std:
+
+- ``DetectionDataset``: ``labels`` int64 scalar (0 background, 1 medicane, 2 neighbouring);
+- ``TrackingDataset``: only clips with a target; ``labels`` float32 ``[2]`` = (x, y) of the
+  centre at the last frame, tile pixels;
+- ``ClipVideoDataset``: the labelled clips with no labels (MAE validation);
+- ``PretrainingDataset``: unlabelled windows with a random tile (and optional crop) per sample.
+
+The store may be given as a path (opened lazily, once per worker process) or a
+``FrameStore`` (which pickles as its path), so datasets are safe to send to DataLoader
+workers. Index columns are read into numpy once at construction: ``__getitem__`` touches
+neither Arrow nor pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from medicane_hf.data.clips import ClipSettings, TileLayout
+from medicane_hf.data.frames import FrameStore
+from medicane_hf.data.index import frame_index_array, load_index
+from medicane_hf.data.transforms import MultiScaleCrop, to_model_input
+
+__all__ = [
+    "TASKS",
+    "ClipVideoDataset",
+    "DetectionDataset",
+    "PretrainingDataset",
+    "TrackingDataset",
+    "load_clip_datasets",
+    "read_dataset_contract",
+    "read_normalization",
+]
+
+TASKS = ("specialization", "detection", "tracking")
+Transform = Callable[[torch.Tensor], torch.Tensor]
+StoreLike = FrameStore | str | os.PathLike[str]
+
+
+def read_normalization(dataset_dir: str | os.PathLike[str]) -> dict[str, list[float]]:
+    """``DIR/normalization.json`` -> ``{"image_mean": [C], "image_std": [C]}`` (0..1 units)."""
+    path = Path(dataset_dir) / "normalization.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {dataset_dir} is not a complete build-dataset folder")
+    with open(path) as f:
+        stats = json.load(f)
+    for key in ("image_mean", "image_std"):
+        if key not in stats:
+            raise ValueError(f"{path} has no {key!r}")
+    return {"image_mean": list(stats["image_mean"]), "image_std": list(stats["image_std"])}
+
+
+def _tile_size_of(store: StoreLike) -> int:
+    """Tile side from ``dataset_info.json`` in the store's parent (the build-dataset folder)."""
+    store_dir = Path(store.path if isinstance(store, FrameStore) else store)
+    info_path = store_dir.parent / "dataset_info.json"
+    if not info_path.is_file():
+        raise ValueError(f"tile_size not given and {info_path} does not exist: pass tile_size=")
+    with open(info_path) as f:
+        return int(json.load(f)["tiles"]["tile_size"])
+
+
+class _StoreMixin:
+    """Lazy store access: a path is opened on first use in each process."""
+
+    _store_source: StoreLike
+    _store: FrameStore | None
+
+    def _init_store(self, store: StoreLike) -> None:
+        self._store_source = store
+        self._store = store if isinstance(store, FrameStore) else None
+
+    @property
+    def store(self) -> FrameStore:
+        if self._store is None:
+            self._store = FrameStore.open(self._store_source)
+        return self._store
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if not isinstance(self._store_source, FrameStore):
+            state["_store"] = None  # reopened in the worker
+        return state
+
+
+class ClipVideoDataset(_StoreMixin, Dataset):
+    """Labelled-split clips (fixed tile per row) as ``{"pixel_values"}``; the base of the labelled datasets.
+
+    Args:
+        index_split: a labelled split of the clip index (``datasets.Dataset``).
+        store: the ``FrameStore`` or its folder.
+        normalization: ``{"image_mean": [C], "image_std": [C]}`` in 0..1 units.
+        transform: applied to the float 0..1 ``[T, C, H, W]`` clip before normalisation.
+        tile_size: tile side in pixels; None reads it from the ``dataset_info.json`` beside the
+            store (a build-dataset folder).
+    """
+
+    def __init__(
+        self,
+        index_split: datasets.Dataset,
+        store: StoreLike,
+        normalization: dict[str, Sequence[float]],
+        transform: Transform | None = None,
+        tile_size: int | None = None,
+    ) -> None:
+        self._init_store(store)
+        self.mean = [float(v) for v in normalization["image_mean"]]
+        self.std = [float(v) for v in normalization["image_std"]]
+        self.transform = transform
+        self.tile_size = _tile_size_of(store) if tile_size is None else int(tile_size)
+        self.frame_indices = frame_index_array(index_split)
+        self.x0 = np.asarray(index_split["x0"], dtype=np.int64)
+        self.y0 = np.asarray(index_split["y0"], dtype=np.int64)
+        self.clip_ids = list(index_split["clip_id"])
+
+    def __len__(self) -> int:
+        return len(self.frame_indices)
+
+    def pixel_values(self, i: int) -> torch.Tensor:
+        """Normalised float32 ``[T, C, tile, tile]`` of row ``i``."""
+        clip = self.store.read_clip(
+            self.frame_indices[i], int(self.y0[i]), int(self.x0[i]), self.tile_size, self.tile_size
+        )
+        return to_model_input(clip, self.mean, self.std, self.transform)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"pixel_values": self.pixel_values(i)}
+
+
+class DetectionDataset(ClipVideoDataset):
+    """Labelled clips -> ``{"pixel_values": float32 [T, C, H, W], "labels": int64 scalar}``."""
+
+    def __init__(
+        self,
+        index_split: datasets.Dataset,
+        store: StoreLike,
+        normalization: dict[str, Sequence[float]],
+        transform: Transform | None = None,
+        tile_size: int | None = None,
+    ) -> None:
+        super().__init__(index_split, store, normalization, transform, tile_size)
+        self.labels = np.asarray(index_split["label"], dtype=np.int64)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {
+            "pixel_values": self.pixel_values(i),
+            "labels": torch.tensor(self.labels[i], dtype=torch.int64),
+        }
+
+
+class TrackingDataset(ClipVideoDataset):
+    """Clips with a target -> ``{"pixel_values", "labels": float32 [2] = (x, y) in tile pixels}``.
+
+    Transforms must not move pixels (no crops): the target would no longer match.
+    """
+
+    def __init__(
+        self,
+        index_split: datasets.Dataset,
+        store: StoreLike,
+        normalization: dict[str, Sequence[float]],
+        transform: Transform | None = None,
+        tile_size: int | None = None,
+    ) -> None:
+        has_target = np.asarray(index_split["has_target"], dtype=bool)
+        index_split = index_split.select(np.flatnonzero(has_target))
+        super().__init__(index_split, store, normalization, transform, tile_size)
+        self.targets = np.stack(
+            [
+                np.asarray(index_split["target_x"], np.float32),
+                np.asarray(index_split["target_y"], np.float32),
+            ],
+            axis=1,
+        ).reshape(-1, 2)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"pixel_values": self.pixel_values(i), "labels": torch.from_numpy(self.targets[i].copy())}
+
+
+class PretrainingDataset(_StoreMixin, Dataset):
+    """Unlabelled windows -> ``{"pixel_values": float32 [T, C, tile, tile]}`` with a random tile per sample.
+
+    Args:
+        pretrain_split: the ``pretrain`` split of the clip index.
+        store: the ``FrameStore`` or its folder.
+        normalization: ``{"image_mean", "image_std"}`` in 0..1 units.
+        tile_size: side of the cut square, pixels.
+        tiles: tile offsets ``(x0, y0)`` to draw from; None = any position on the frame.
+        crop: applied to the 0..1 clip after cutting, e.g. ``MultiScaleCrop(tile_size)``.
+        generator: torch generator for the tile draw (default: torch's, seeded per worker).
+    """
+
+    def __init__(
+        self,
+        pretrain_split: datasets.Dataset,
+        store: StoreLike,
+        normalization: dict[str, Sequence[float]],
+        tile_size: int,
+        tiles: Sequence[tuple[int, int]] | None = None,
+        crop: Transform | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self._init_store(store)
+        self.mean = [float(v) for v in normalization["image_mean"]]
+        self.std = [float(v) for v in normalization["image_std"]]
+        self.tile_size = int(tile_size)
+        self.tiles = None if tiles is None else np.asarray(tiles, dtype=np.int64).reshape(-1, 2)
+        self.crop = crop
+        self.generator = generator
+        self.frame_indices = frame_index_array(pretrain_split)
+
+    def __len__(self) -> int:
+        return len(self.frame_indices)
+
+    def _randint(self, high: int) -> int:
+        return int(torch.randint(high, (1,), generator=self.generator).item())
+
+    def _offset(self) -> tuple[int, int]:
+        if self.tiles is not None:
+            x0, y0 = self.tiles[self._randint(len(self.tiles))]
+            return int(x0), int(y0)
+        store = self.store
+        return self._randint(store.width - self.tile_size + 1), self._randint(
+            store.height - self.tile_size + 1
+        )
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        x0, y0 = self._offset()
+        clip = self.store.read_clip(self.frame_indices[i], y0, x0, self.tile_size, self.tile_size)
+        return {"pixel_values": to_model_input(clip, self.mean, self.std, self.crop)}
+
+
+def read_dataset_contract(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What a model trained on this folder must expect (the trainer copies it into the model config).
+
+    Returns:
+        dict with ``grid`` (SeviriGrid dict), ``tiles`` (TileLayout dict), ``image_size`` (tile
+        side), ``num_channels``, ``num_frames``, ``frame_interval_minutes``, ``image_mean``,
+        ``image_std`` (0..1 units), ``class_names``, ``id2label``, ``label2id``.
+    """
+    path = Path(dataset_dir) / "dataset_info.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {dataset_dir} is not a complete build-dataset folder")
+    with open(path) as f:
+        info = json.load(f)
+    settings = ClipSettings.from_dict(info["settings"]["clips"])
+    norm = read_normalization(dataset_dir)
+    class_names = list(info.get("class_names", settings.class_names))
+    return {
+        "grid": info["grid"],
+        "tiles": info["tiles"],
+        "image_size": int(info["tiles"]["tile_size"]),
+        "num_channels": int(info.get("num_channels", len(norm["image_mean"]))),
+        "num_frames": settings.num_frames,
+        "frame_interval_minutes": settings.frame_interval_minutes,
+        "image_mean": norm["image_mean"],
+        "image_std": norm["image_std"],
+        "class_names": class_names,
+        "id2label": {i: name for i, name in enumerate(class_names)},
+        "label2id": {name: i for i, name in enumerate(class_names)},
+    }
+
+
+def load_clip_datasets(
+    dataset_dir: str | os.PathLike[str],
+    task: str,
+    splits: Sequence[str] = ("train", "validation", "test"),
+    *,
+    train_transform: Transform | None = None,
+    any_position: bool = False,
+) -> dict[str, Dataset]:
+    """torch datasets of a build-dataset folder for one task.
+
+    Args:
+        dataset_dir: the build-dataset output folder (``store/``, ``index/``, JSON files).
+        task: ``specialization`` (MAE), ``detection`` or ``tracking``.
+        splits: which of ``train``, ``validation``, ``test`` to build. For ``specialization``,
+            ``train`` is the unlabelled ``pretrain`` windows (random tile + multi-scale crop
+            unless ``train_transform`` is given) and the others are the labelled clips without
+            labels.
+        train_transform: transform of the train split (0..1 units, before normalisation);
+            detection and tracking default to none.
+        any_position: specialization only: draw the tile anywhere on the frame instead of from
+            the tile layout.
+
+    Returns:
+        ``{split: Dataset}`` in the order of ``splits``.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    unknown = [s for s in splits if s not in ("train", "validation", "test")]
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown}; choose from train, validation, test")
+    dataset_dir = Path(dataset_dir)
+    contract = read_dataset_contract(dataset_dir)
+    index = load_index(dataset_dir)
+    store = FrameStore.open(dataset_dir / "store")
+    norm = {"image_mean": contract["image_mean"], "image_std": contract["image_std"]}
+    tile = contract["image_size"]
+    out: dict[str, Dataset] = {}
+    for split in splits:
+        transform = train_transform if split == "train" else None
+        if task == "specialization" and split == "train":
+            layout = TileLayout.from_dict(contract["tiles"])
+            tiles = None if any_position else layout.offsets(store.width, store.height)
+            crop = train_transform if train_transform is not None else MultiScaleCrop(tile)
+            out[split] = PretrainingDataset(index["pretrain"], store, norm, tile, tiles=tiles, crop=crop)
+        elif task == "specialization":
+            out[split] = ClipVideoDataset(index[split], store, norm, None, tile)
+        elif task == "detection":
+            out[split] = DetectionDataset(index[split], store, norm, transform, tile)
+        else:
+            out[split] = TrackingDataset(index[split], store, norm, transform, tile)
+    return out

@@ -1,0 +1,213 @@
+"""torch datasets and transforms over a small hand-made build-dataset folder."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from medicane_hf.data.build import build_dataset
+from medicane_hf.data.datasets import (
+    ClipVideoDataset,
+    DetectionDataset,
+    PretrainingDataset,
+    TrackingDataset,
+    load_clip_datasets,
+    read_dataset_contract,
+)
+from medicane_hf.data.geo import SeviriGrid
+from medicane_hf.data.index import load_index
+from medicane_hf.data.splits import SplitSettings
+from medicane_hf.data.tracks import write_tracks
+from medicane_hf.data.transforms import BrightnessJitter, MultiScaleCrop, clip_to_tensor, to_model_input
+
+GRID = SeviriGrid(width=192, height=128)
+START = pd.Timestamp("2022-01-10 00:00")
+HOURS = 30
+
+
+def frame_pixels(i: int) -> np.ndarray:
+    """Frame ``i`` of the hand-made archive: R = (x + y + i) mod 256, G = x mod 256, B = 100."""
+    y, x = np.mgrid[0 : GRID.height, 0 : GRID.width]
+    return np.stack([(x + y + i) % 256, x % 256, np.full_like(x, 100)], axis=-1).astype(np.uint8)
+
+
+def write_archive(root: Path) -> tuple[Path, Path]:
+    """30 h of 5-min frames (192 x 128, 64-px tiles) and three storms, each in its own time block."""
+    frames = root / "frames"
+    frames.mkdir(parents=True)
+    times = pd.date_range(START, START + pd.Timedelta(hours=HOURS), freq="5min")
+    for i, t in enumerate(times):
+        Image.fromarray(frame_pixels(i)).save(frames / f"airmass_rgb_{t:%Y%m%d_%H%M}.png", compress_level=1)
+    (root / "grid.json").write_text(
+        json.dumps({"grid": GRID.to_dict(), "tiles": {"tile_size": 64, "stride_x": 64, "stride_y": 64}})
+    )
+    rows = []
+    for k, (first, x, y) in enumerate([(3, 20.0, 20.0), (12, 100.0, 30.0), (21, 150.0, 90.0)]):
+        lon, lat = GRID.pixel_to_lonlat(np.array([x, x + 10.0]), np.array([y, y + 5.0]))
+        for h in range(5):
+            frac = h / 4
+            rows.append(
+                {
+                    "storm_id": f"s{k}",
+                    "name": f"Storm{k}",
+                    "time": START + pd.Timedelta(hours=first + h),
+                    "lat": lat[0] + frac * (lat[1] - lat[0]),
+                    "lon": lon[0] + frac * (lon[1] - lon[0]),
+                    "window_start": START + pd.Timedelta(hours=first),
+                    "window_end": START + pd.Timedelta(hours=first + 4),
+                    "source": "test",
+                }
+            )
+    tracks = root / "tracks.csv"
+    write_tracks(pd.DataFrame(rows), tracks)
+    return frames, tracks
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("archive")
+    frames, tracks = write_archive(root)
+    out = root / "built"
+    split = SplitSettings(val_storms=["Storm1"], test_storms=["Storm2"])
+    build_dataset(frames, tracks, out, split_settings=split, progress=False)
+    return out
+
+
+def _expected_input(dataset_dir: Path, frame_indices, x0: int, y0: int) -> torch.Tensor:
+    stats = json.loads((dataset_dir / "normalization.json").read_text())
+    clip = np.stack([frame_pixels(int(i))[y0 : y0 + 64, x0 : x0 + 64] for i in frame_indices])
+    mean = np.asarray(stats["image_mean"], np.float32)
+    std = np.asarray(stats["image_std"], np.float32)
+    return torch.from_numpy(
+        ((clip / np.float32(255.0) - mean) / std).transpose(0, 3, 1, 2).astype(np.float32)
+    )
+
+
+def test_contract_describes_the_data(dataset_dir: Path) -> None:
+    contract = read_dataset_contract(dataset_dir)
+    assert contract["image_size"] == 64 and contract["num_frames"] == 16 and contract["num_channels"] == 3
+    assert contract["frame_interval_minutes"] == 5
+    assert contract["class_names"] == ["background", "medicane"]
+    assert contract["grid"]["width"] == 192 and contract["tiles"]["stride_x"] == 64
+    # blue is 100 everywhere: its mean is exact and its (zero) std is replaced by 1
+    assert contract["image_mean"][2] == pytest.approx(100 / 255)
+    assert contract["image_std"][2] == 1.0
+
+
+def test_detection_items_are_normalised_clips_with_int_labels(dataset_dir: Path) -> None:
+    data = load_clip_datasets(dataset_dir, "detection")
+    assert set(data) == {"train", "validation", "test"}
+    index = load_index(dataset_dir)
+    for name, ds in data.items():
+        assert isinstance(ds, DetectionDataset) and len(ds) == len(index[name]) > 0
+    val = data["validation"]
+    labels = np.asarray(index["validation"]["label"])
+    i = int(np.flatnonzero(labels == 1)[0])
+    item = val[i]
+    assert item["pixel_values"].shape == (16, 3, 64, 64) and item["pixel_values"].dtype == torch.float32
+    assert item["labels"].dtype == torch.int64 and item["labels"].shape == () and int(item["labels"]) == 1
+    row = index["validation"][i]
+    expected = _expected_input(dataset_dir, row["frame_indices"], row["x0"], row["y0"])
+    torch.testing.assert_close(item["pixel_values"], expected, rtol=0, atol=1e-5)
+
+
+def test_tracking_dataset_keeps_only_clips_with_a_target(dataset_dir: Path) -> None:
+    data = load_clip_datasets(dataset_dir, "tracking", splits=("validation",))
+    ds = data["validation"]
+    assert isinstance(ds, TrackingDataset)
+    index = load_index(dataset_dir)["validation"].to_pandas()
+    with_target = index[index["has_target"]]
+    assert len(ds) == len(with_target) > 0
+    item = ds[0]
+    assert item["labels"].dtype == torch.float32 and item["labels"].shape == (2,)
+    assert item["labels"].tolist() == pytest.approx(
+        [with_target["target_x"].iloc[0], with_target["target_y"].iloc[0]]
+    )
+    assert 0 <= item["labels"][0] < 64 and 0 <= item["labels"][1] < 64
+
+
+def test_pretraining_dataset_draws_tiles_and_crops(dataset_dir: Path) -> None:
+    data = load_clip_datasets(dataset_dir, "specialization")
+    train = data["train"]
+    assert isinstance(train, PretrainingDataset) and isinstance(data["validation"], ClipVideoDataset)
+    assert len(train) == len(load_index(dataset_dir)["pretrain"]) > 0
+    assert train[0]["pixel_values"].shape == (16, 3, 64, 64) and "labels" not in train[0]
+    index = load_index(dataset_dir)["pretrain"]
+    norm = read_dataset_contract(dataset_dir)
+    # no crop, tile from the layout: the item equals one of the 6 tiles of that window
+    ds = PretrainingDataset(index, dataset_dir / "store", norm, 64, tiles=[(0, 0), (64, 0), (128, 64)])
+    candidates = {
+        (x0, y0): _expected_input(dataset_dir, index[3]["frame_indices"], x0, y0)
+        for x0, y0 in [(0, 0), (64, 0), (128, 64)]
+    }
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(30):
+        got = ds[3]["pixel_values"]
+        matches = [
+            offset for offset, expected in candidates.items() if torch.allclose(got, expected, atol=1e-5)
+        ]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) == 3
+    # any position: reproducible with a seeded generator
+    a = PretrainingDataset(index, dataset_dir / "store", norm, 64, generator=torch.Generator().manual_seed(5))
+    b = PretrainingDataset(index, dataset_dir / "store", norm, 64, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a[1]["pixel_values"], b[1]["pixel_values"])
+
+
+def test_datasets_pickle_and_load_in_workers(dataset_dir: Path) -> None:
+    ds = load_clip_datasets(dataset_dir, "detection", splits=("train",))["train"]
+    clone = pickle.loads(pickle.dumps(ds))
+    torch.testing.assert_close(clone[2]["pixel_values"], ds[2]["pixel_values"])
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
+    batch = next(iter(loader))
+    assert batch["pixel_values"].shape == (4, 16, 3, 64, 64) and batch["labels"].shape == (4,)
+
+
+def test_unknown_task_is_an_error(dataset_dir: Path) -> None:
+    with pytest.raises(ValueError, match="task must be one of"):
+        load_clip_datasets(dataset_dir, "segmentation")
+
+
+# ---- transforms ---------------------------------------------------------------------------
+
+
+def test_to_model_input_layout_and_normalisation() -> None:
+    clip = np.zeros((16, 8, 10, 3), np.uint8)
+    clip[..., 0] = 255
+    clip[..., 1] = 51
+    out = to_model_input(clip, mean=[0.5, 0.2, 0.0], std=[0.5, 0.1, 1.0])
+    assert out.shape == (16, 3, 8, 10) and out.dtype == torch.float32
+    assert out[:, 0].unique().tolist() == [1.0]
+    assert out[:, 1].unique().tolist() == pytest.approx([0.0], abs=1e-6)
+    with pytest.raises(ValueError, match="2/2 values for a 3-channel clip"):
+        to_model_input(clip, mean=[0.5, 0.5], std=[1.0, 1.0])
+
+
+def test_multi_scale_crop_keeps_the_size_and_never_flips() -> None:
+    video = clip_to_tensor(np.random.default_rng(0).integers(0, 255, (16, 64, 64, 3), dtype=np.uint8))
+    crop = MultiScaleCrop(64, generator=torch.Generator().manual_seed(0))
+    sizes = set()
+    for _ in range(20):
+        out = crop(video)
+        assert out.shape == video.shape
+        sizes.add(round(float((out - video).abs().mean()), 3))
+    assert len(sizes) > 1  # some crops differ from the input
+    # scale 1 on a square tile is the identity: no flip, no shift
+    identity = MultiScaleCrop(64, scales=(1.0,))
+    assert torch.equal(identity(video), video)
+
+
+def test_brightness_jitter_is_bounded() -> None:
+    video = torch.full((16, 3, 4, 4), 0.5)
+    out = BrightnessJitter(0.05, generator=torch.Generator().manual_seed(1))(video)
+    delta = (out - video).unique()
+    assert len(delta) == 1 and abs(float(delta)) <= 0.05
