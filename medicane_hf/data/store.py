@@ -16,7 +16,7 @@ Why this format:
 - **Raw memmap (default).** A clip is ``data[indices, y0:y0+h, x0:x0+w]``: a strided copy from the page
   cache, no decoding at all, and any number of DataLoader workers can map the same file. It costs
   ``H * W * C`` bytes per frame (1.6 MB for the 1290 x 420 RGB grid, ~170 GB per year), about twice the
-  PNGs; about 15x the clips/s of the old per-clip tile PNGs.
+  PNGs; 14-23x the clips/s of the old per-clip tile PNGs (``benchmarks/bench_store.py``).
 - **zlib chunks (``compression="zlib"``).** Each frame is cut into ``chunk_shape`` blocks (64 x 64 by
   default, edge-padded), each block stored planar with a 2-D gradient predictor
   (``p[y,x] - p[y,x-1] - p[y-1,x] + p[y-1,x-1]``, mod 256) and compressed with zlib's RLE strategy.
@@ -24,7 +24,7 @@ Why this format:
   with a per-row filter; the RLE strategy codes the small residuals better than the default one).
   The predictor is linear, so decoding is two vectorised ``cumsum`` passes in uint8 (torch's, ~10x
   numpy's on these short axes), and a read inflates only the blocks a tile touches. Reads are bound by
-  zlib's inflate (~200-250 MB/s a core): about 1.4x the clips/s of the old per-clip tile PNGs, on about
+  zlib's inflate (~200-250 MB/s a core): 1.0-1.4x the clips/s of the old per-clip tile PNGs, on about
   0.6x their disk (``benchmarks/bench_store.py``). zlib is in the standard library; zstd or lz4 would
   inflate several times faster but are not installed in the standard environment.
 
