@@ -1,0 +1,314 @@
+"""`MedicaneVideoMAEConfig`: a VideoMAE v2 backbone plus masking, heads and the data contract.
+
+The config saved beside every model (``config.json``) records what the model expects, so that inference can
+refuse input that does not match and say what differs:
+
+* clip shape: ``num_frames`` frames of ``image_size`` x ``image_size`` px (the tile size) with ``num_channels``
+  channels, one frame every ``frame_interval_minutes``;
+* input normalisation: ``image_mean`` / ``image_std`` per channel, in 0..1 units. The defaults (0.5 / 0.25 for
+  every channel) are neutral placeholders that map 0..1 onto -2..2; the trainer overwrites them with the
+  statistics of the training split (the dataset's ``normalization.json``). ImageNet values are never used;
+* the grid and tile layout the model was trained on (``grid``: ``SeviriGrid.to_dict()``, ``tiles``:
+  ``{"tile_size", "stride_x", "stride_y"}``), and class names via ``id2label``.
+
+Backbone sizes come from ``MedicaneVideoMAEConfig.from_preset(name, **overrides)`` (see ``PRESETS``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from transformers import AutoConfig, VideoMAEConfig
+
+DEFAULT_ID2LABEL: dict[int, str] = {0: "background", 1: "medicane"}
+THREE_CLASS_ID2LABEL: dict[int, str] = {0: "background", 1: "medicane", 2: "neighbouring"}
+
+ENCODER_MASK_TYPES = ("tube",)
+DECODER_MASK_TYPES = ("running_cell", "none")
+TRACKING_LOSSES = ("mse", "huber")
+
+# VideoMAE v2 backbones (DOMAIN.md section 5). Decoder width 512, depth 4, 8 heads for the real sizes; the
+# `tiny` preset matches the embedded demo dataset (64 px tiles, 128 tokens) and keeps tests fast.
+_V2_DECODER: dict[str, Any] = {
+    "decoder_hidden_size": 512,
+    "decoder_num_hidden_layers": 4,
+    "decoder_num_attention_heads": 8,
+    "decoder_intermediate_size": 2048,
+}
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "image_size": 64,
+        "patch_size": 16,
+        "tubelet_size": 2,
+        "num_frames": 16,
+        "hidden_size": 96,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "intermediate_size": 384,
+        "decoder_hidden_size": 64,
+        "decoder_num_hidden_layers": 2,
+        "decoder_num_attention_heads": 4,
+        "decoder_intermediate_size": 256,
+    },
+    "small": {
+        "hidden_size": 384,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 6,
+        "intermediate_size": 1536,
+        **_V2_DECODER,
+    },
+    "base": {
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        **_V2_DECODER,
+    },
+    "giant": {
+        "patch_size": 14,
+        "hidden_size": 1408,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 16,
+        "intermediate_size": 6144,
+        **_V2_DECODER,
+    },
+}
+
+
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    """An int or a (height, width) pair as a (height, width) tuple."""
+    if isinstance(value, int):
+        return value, value
+    height, width = value
+    return int(height), int(width)
+
+
+class MedicaneVideoMAEConfig(VideoMAEConfig):
+    r"""
+    Configuration of the Medicane VideoMAE v2 family (encoder, MAE pre-training, detection, tracking).
+
+    Extends `transformers.VideoMAEConfig` (which supplies the backbone fields: `image_size`, `patch_size`,
+    `num_channels`, `num_frames`, `tubelet_size`, `hidden_size`, `num_hidden_layers`, `num_attention_heads`,
+    `intermediate_size`, `qv_bias`, `decoder_*`, `norm_pix_loss`, ...). VideoMAE v2 layout: separate `q_bias` /
+    `v_bias` (`qv_bias=True`), no CLS token, fixed sin-cos position table, mean pooling + `fc_norm` for heads,
+    LayerNorm eps 1e-6.
+
+    encoder_mask_type (`str`, defaults to `"tube"`):
+        Encoder masking for pre-training: one spatial mask repeated over time.
+    encoder_mask_ratio (`float`, defaults to 0.75):
+        Fraction of the spatial positions hidden from the encoder (VideoMAE uses 0.75 or 0.9).
+    decoder_mask_type (`str`, defaults to `"running_cell"`):
+        `"running_cell"` (VideoMAE v2 dual masking: the decoder reconstructs half of the tokens) or `"none"`.
+    decoder_mask_ratio (`float`, defaults to 0.5):
+        Fraction of the positions the decoder does *not* reconstruct (0.25, 0.5 or 0.75 for the running cell);
+        0 reconstructs every masked token, as VideoMAE v1 does.
+    image_mean, image_std (`list[float]`, one value per channel, 0..1 units):
+        Input normalisation: `pixel_values = (pixels / 255 - image_mean) / image_std`. Defaults 0.5 / 0.25 are
+        neutral placeholders; the trainer writes the dataset's `normalization.json` values here.
+    frame_interval_minutes (`int`, defaults to 5):
+        Minutes between consecutive frames of a clip (SEVIRI rapid scan).
+    grid (`dict`, *optional*):
+        The pixel grid of the training data, `SeviriGrid.to_dict()`.
+    tiles (`dict`, *optional*):
+        The tile layout of the training data, `{"tile_size", "stride_x", "stride_y"}`.
+    label_smoothing (`float`, defaults to 0.0):
+        Label smoothing of the detection cross-entropy (the old recipe used 0.1).
+    class_weights (`list[float]`, *optional*):
+        Per-class weights of the detection cross-entropy, one per label.
+    tracking_loss (`str`, defaults to `"mse"`):
+        `"mse"` or `"huber"`, computed in normalised target space (see `tracking_target_centre`).
+    tracking_huber_delta (`float`, defaults to 0.1):
+        Huber threshold in normalised units (0.1 = 11.2 px on a 224 px tile).
+    drop_path_rate (`float`, defaults to 0.0):
+        Stochastic depth of the encoder, rising linearly from 0 at the first layer to this value at the last
+        (VideoMAE v2 fine-tuning uses 0.1; keep 0 for pre-training).
+    """
+
+    model_type = "medicane_videomae"
+
+    encoder_mask_type: str = "tube"
+    encoder_mask_ratio: float = 0.75
+    decoder_mask_type: str = "running_cell"
+    decoder_mask_ratio: float = 0.5
+    image_mean: list[float] | None = None
+    image_std: list[float] | None = None
+    frame_interval_minutes: int = 5
+    grid: dict | None = None
+    tiles: dict | None = None
+    label_smoothing: float = 0.0
+    class_weights: list[float] | None = None
+    tracking_loss: str = "mse"
+    tracking_huber_delta: float = 0.1
+    drop_path_rate: float = 0.0
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        num_labels = kwargs.pop("num_labels", None)
+        if self.id2label is None:
+            self.id2label = dict(THREE_CLASS_ID2LABEL if num_labels == 3 else DEFAULT_ID2LABEL)
+            if num_labels is not None and num_labels not in (2, 3):
+                self.id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
+        if self.label2id is None:
+            self.label2id = {name: int(i) for i, name in dict(self.id2label).items()}
+        super().__post_init__(**kwargs)
+        channels = self.num_channels
+        self.image_mean = [0.5] * channels if self.image_mean is None else [float(v) for v in self.image_mean]
+        self.image_std = [0.25] * channels if self.image_std is None else [float(v) for v in self.image_std]
+        if self.class_weights is not None:
+            self.class_weights = [float(v) for v in self.class_weights]
+        self._check_settings()
+
+    # ------------------------------------------------------------------ presets
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> MedicaneVideoMAEConfig:
+        """A config for the backbone preset `name` ("tiny", "small", "base", "giant"), then `overrides`.
+
+        Every preset uses the VideoMAE v2 layout (qv_bias, mean pooling, LayerNorm eps 1e-6, 16 frames of
+        224 px unless the preset says otherwise).
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown model preset {name!r}; choose one of {sorted(PRESETS)}")
+        settings: dict[str, Any] = {"layer_norm_eps": 1e-6, "qv_bias": True, "use_mean_pooling": True}
+        settings.update(PRESETS[name])
+        settings.update(overrides)
+        return cls(**settings)
+
+    # ------------------------------------------------------------------ derived sizes
+
+    @property
+    def image_height_width(self) -> tuple[int, int]:
+        """(height, width) of a tile in pixels."""
+        return _pair(self.image_size)
+
+    @property
+    def patch_height_width(self) -> tuple[int, int]:
+        """(height, width) of a patch in pixels."""
+        return _pair(self.patch_size)
+
+    @property
+    def token_grid(self) -> tuple[int, int, int]:
+        """(time, rows, columns) of the token grid: (num_frames / tubelet, H / patch, W / patch)."""
+        height, width = self.image_height_width
+        patch_h, patch_w = self.patch_height_width
+        return self.num_frames // self.tubelet_size, height // patch_h, width // patch_w
+
+    @property
+    def num_tokens(self) -> int:
+        """Sequence length of a full clip: (T / tubelet) * (H / patch) * (W / patch)."""
+        return math.prod(self.token_grid)
+
+    @property
+    def patch_dim(self) -> int:
+        """Values in one patchified token: tubelet * patch_h * patch_w * channels."""
+        patch_h, patch_w = self.patch_height_width
+        return self.tubelet_size * patch_h * patch_w * self.num_channels
+
+    # ------------------------------------------------------------------ data contract
+
+    def describe_data_contract(self) -> str:
+        """One sentence saying what input the model expects, e.g. for an error message or a model card."""
+        height, width = self.image_height_width
+        return (
+            f"{self.num_frames} frames ({self.frame_interval_minutes} min apart) of {height}x{width} px with "
+            f"{self.num_channels} channels, pixel_values float [batch, {self.num_frames}, {self.num_channels}, "
+            f"{height}, {width}] normalised with image_mean={self.image_mean}, image_std={self.image_std}"
+        )
+
+    def validate_clip_shape(self, shape: Sequence[int], *, allow_other_size: bool = False) -> None:
+        """Raise a ValueError naming what differs when `shape` is not `[batch, T, C, H, W]` as the model expects.
+
+        `allow_other_size` accepts another tile size (a multiple of the patch size), for position-table
+        interpolation; frames and channels must still match.
+        """
+        shape = tuple(int(s) for s in shape)
+        height, width = self.image_height_width
+        expected = (
+            f"{self.num_frames} frames of {height}x{width} px with {self.num_channels} channels "
+            f"(pixel_values [batch, {self.num_frames}, {self.num_channels}, {height}, {width}])"
+        )
+        if len(shape) != 5:
+            raise ValueError(f"model expects {expected}, got a tensor of shape {list(shape)}")
+        _, frames, channels, got_h, got_w = shape
+        problems = []
+        if frames != self.num_frames:
+            problems.append(f"{frames} frames instead of {self.num_frames}")
+        if channels != self.num_channels:
+            problems.append(f"{channels} channels instead of {self.num_channels}")
+        patch_h, patch_w = self.patch_height_width
+        if allow_other_size:
+            if got_h % patch_h or got_w % patch_w:
+                problems.append(f"{got_h}x{got_w} px, not a multiple of the {patch_h}x{patch_w} px patch")
+        elif (got_h, got_w) != (height, width):
+            problems.append(f"{got_h}x{got_w} px instead of {height}x{width} px")
+        if problems:
+            raise ValueError(f"model expects {expected}, got {', '.join(problems)} (shape {list(shape)})")
+
+    def check_input(self, pixel_values: Any) -> None:
+        """`validate_clip_shape(pixel_values.shape)`: the cheap check every forward runs."""
+        self.validate_clip_shape(pixel_values.shape)
+
+    # ------------------------------------------------------------------ tracking targets
+
+    @property
+    def tracking_target_centre(self) -> tuple[float, float]:
+        """(x, y) of the tile centre in tile pixels, (W - 1) / 2 and (H - 1) / 2: the normalised target's zero."""
+        height, width = self.image_height_width
+        return (width - 1) / 2.0, (height - 1) / 2.0
+
+    @property
+    def tracking_target_scale(self) -> tuple[float, float]:
+        """(x, y) pixels per normalised unit, W / 2 and H / 2: the tile edges map to about -1 and +1."""
+        height, width = self.image_height_width
+        return width / 2.0, height / 2.0
+
+    # ------------------------------------------------------------------ validation
+
+    def _check_settings(self) -> None:
+        """Fail at construction on settings that would only break later, naming the key."""
+        if self.encoder_mask_type not in ENCODER_MASK_TYPES:
+            raise ValueError(
+                f"encoder_mask_type={self.encoder_mask_type!r}: choose one of {ENCODER_MASK_TYPES}"
+            )
+        if self.decoder_mask_type not in DECODER_MASK_TYPES:
+            raise ValueError(
+                f"decoder_mask_type={self.decoder_mask_type!r}: choose one of {DECODER_MASK_TYPES}"
+            )
+        if not 0.0 <= self.encoder_mask_ratio < 1.0:
+            raise ValueError(f"encoder_mask_ratio={self.encoder_mask_ratio} must be in [0, 1)")
+        if self.decoder_mask_type == "running_cell" and self.decoder_mask_ratio not in (0.0, 0.25, 0.5, 0.75):
+            raise ValueError(
+                f"decoder_mask_ratio={self.decoder_mask_ratio}: a running cell drops 0.25, 0.5 or 0.75 of each "
+                "2x2 cell (or 0 to reconstruct every masked token)"
+            )
+        if self.tracking_loss not in TRACKING_LOSSES:
+            raise ValueError(f"tracking_loss={self.tracking_loss!r}: choose one of {TRACKING_LOSSES}")
+        if not 0.0 <= self.drop_path_rate < 1.0:
+            raise ValueError(f"drop_path_rate={self.drop_path_rate} must be in [0, 1)")
+        for key in ("image_mean", "image_std"):
+            values = getattr(self, key)
+            if len(values) != self.num_channels:
+                raise ValueError(f"{key} has {len(values)} values but num_channels={self.num_channels}")
+        if any(v <= 0 for v in self.image_std):
+            raise ValueError(f"image_std={self.image_std} must be positive")
+        if self.class_weights is not None and len(self.class_weights) != self.num_labels:
+            raise ValueError(
+                f"class_weights has {len(self.class_weights)} values but the model has {self.num_labels} labels "
+                f"({self.id2label})"
+            )
+        height, width = self.image_height_width
+        patch_h, patch_w = self.patch_height_width
+        if height % patch_h or width % patch_w:
+            raise ValueError(
+                f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}"
+            )
+        if self.num_frames % self.tubelet_size:
+            raise ValueError(
+                f"num_frames={self.num_frames} is not a multiple of tubelet_size={self.tubelet_size}"
+            )
+
+
+AutoConfig.register(MedicaneVideoMAEConfig.model_type, MedicaneVideoMAEConfig, exist_ok=True)
+
+__all__ = ["DEFAULT_ID2LABEL", "PRESETS", "THREE_CLASS_ID2LABEL", "MedicaneVideoMAEConfig"]

@@ -1,0 +1,871 @@
+"""Medicane VideoMAE v2 models: encoder, MAE pre-training with dual masking, detection and tracking heads.
+
+Built on transformers' VideoMAE blocks (patch embedding, MLP, output projections, layer structure, attention
+interface with SDPA / eager / flex, gradient checkpointing, output capturing). Written here because
+transformers' VideoMAE lacks it:
+
+* VideoMAE v2's separate ``q_bias`` / ``v_bias`` parameters (the key names of VideoMAE v2 checkpoints and of
+  docs/DESIGN.md; transformers 5 keeps them inside ``query.bias`` / ``value.bias`` and renames on load);
+* stochastic depth (DropPath from timm on both residual branches, rising linearly over depth);
+* the fixed sin-cos position table as a non-persistent buffer (not rebuilt in numpy each call), interpolated
+  over the (time, row, column) grid for other tile sizes;
+* dual masking for pre-training: the encoder sees visible tokens only, the decoder sees visible tokens plus mask
+  tokens only at the positions it must reconstruct (running cell); MAE targets un-normalised with the data's own
+  ``image_mean`` / ``image_std`` (never ImageNet values);
+* detection (mean pooling + ``fc_norm`` + ``classifier``) and tracking (mean pooling + ``fc_norm`` +
+  ``regressor``) heads.
+
+Every class keeps the encoder under ``videomae`` with transformers' VideoMAE key names, so weights move freely
+between heads: ``videomae.embeddings.patch_embeddings.projection.*``,
+``videomae.encoder.layer.{i}.attention.attention.{query,key,value}.weight``, ``...attention.attention.q_bias``,
+``...v_bias``, ``...attention.output.dense.*``, ``...intermediate.dense.*``, ``...output.dense.*``,
+``...layernorm_before.*``, ``...layernorm_after.*``. The pre-training decoder uses ``encoder_to_decoder``,
+``mask_token``, ``decoder.decoder_layers.{i}.*``, ``decoder.norm``, ``decoder.head`` as transformers'
+``VideoMAEForPreTraining`` does.
+
+Auto classes: importing this module registers the config with ``AutoConfig`` and the models with ``AutoModel``
+(encoder), ``AutoModelForPreTraining`` and ``AutoModelForVideoClassification`` (detection). transformers has no
+Auto class for a regression head on video, so tracking models load with
+``MedicaneVideoMAEForTracking.from_pretrained``.
+
+Token order and masks follow the contract in `medicane_hf.masking`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from timm.layers import DropPath
+from torch import nn
+from transformers import (
+    AutoModel,
+    AutoModelForPreTraining,
+    AutoModelForVideoClassification,
+    PreTrainedModel,
+)
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutput
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.videomae.modeling_videomae import (
+    VideoMAEAttention,
+    VideoMAEIntermediate,
+    VideoMAELayer,
+    VideoMAEOutput,
+    VideoMAEPatchEmbeddings,
+    VideoMAESelfAttention,
+    VideoMAESelfOutput,
+    eager_attention_forward,
+)
+from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import capture_outputs
+
+from .configuration_medicane import MedicaneVideoMAEConfig
+from .masking import decoder_targets, running_cell_mask, tube_mask
+
+# ---------------------------------------------------------------------------------------------------- outputs
+
+
+@dataclass
+class MedicaneVideoMAEPreTrainingOutput(ModelOutput):
+    """Output of `MedicaneVideoMAEForPreTraining`.
+
+    loss: scalar MSE over the tokens hidden from the encoder and kept by the decoder mask.
+    logits: ``[B, n_dec, patch_dim]`` reconstruction of the decoded tokens, in target space (per-patch
+        normalised pixels when ``norm_pix_loss``), ``patch_dim = tubelet * patch * patch * channels`` ordered
+        (tubelet, row, column, channel); token ``j`` of sample ``b`` is position ``decoded_positions[b, j]``.
+    bool_masked_pos: ``[B, N]`` encoder mask, True = hidden from the encoder.
+    decoder_mask: ``[B, N]`` True = reconstructed and counted in the loss (hidden from the encoder AND kept by
+        the decoder mask).
+    decoded_positions: ``[B, n_dec]`` token index of each row of ``logits``, ascending.
+    hidden_states, attentions: the encoder's, when asked for (visible tokens only).
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    bool_masked_pos: torch.Tensor | None = None
+    decoder_mask: torch.Tensor | None = None
+    decoded_positions: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class MedicaneVideoMAEDetectionOutput(ModelOutput):
+    """Output of `MedicaneVideoMAEForDetection`.
+
+    loss: scalar cross-entropy (label smoothing and class weights from the config), when labels are given.
+    logits: ``[B, num_labels]`` class scores before softmax.
+    embeddings: ``[B, hidden_size]`` mean-pooled tokens after ``fc_norm`` (the classifier's input).
+    hidden_states, attentions: the encoder's, when asked for.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    embeddings: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class MedicaneVideoMAETrackingOutput(ModelOutput):
+    """Output of `MedicaneVideoMAEForTracking`.
+
+    loss: scalar MSE or Huber loss in normalised target space, when labels are given.
+    logits: ``[B, 2]`` predicted centre (x, y) in tile pixels (x = column from the west edge, y = row from the
+        top edge; a pixel centre is at an integer value).
+    normalized_logits: ``[B, 2]`` the same in normalised target space (0 = tile centre, +-1 about the edges).
+    embeddings: ``[B, hidden_size]`` mean-pooled tokens after ``fc_norm``.
+    hidden_states, attentions: the encoder's, when asked for.
+    """
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    normalized_logits: torch.Tensor | None = None
+    embeddings: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+
+
+def sinusoid_position_table(num_positions: int, dim: int) -> torch.Tensor:
+    """VideoMAE's fixed 1-D sin-cos table over the flattened token index: float32 ``[1, num_positions, dim]``.
+
+    Column ``2i`` holds ``sin(pos / 10000^(2i/dim))`` and column ``2i+1`` the matching cosine, exactly the values
+    of VideoMAE v1/v2 checkpoints (computed in float64, as their numpy code does).
+    """
+    positions = torch.arange(num_positions, dtype=torch.float64)[:, None]
+    exponents = 2 * (torch.arange(dim) // 2).to(torch.float64) / dim
+    angles = positions / torch.pow(torch.tensor(10000.0, dtype=torch.float64), exponents)[None, :]
+    table = torch.empty_like(angles)
+    table[:, 0::2] = torch.sin(angles[:, 0::2])
+    table[:, 1::2] = torch.cos(angles[:, 1::2])
+    return table.to(torch.float32).unsqueeze(0)
+
+
+def interpolate_position_table(
+    table: torch.Tensor, grid: tuple[int, int, int], new_grid: tuple[int, int, int]
+) -> torch.Tensor:
+    """Resample a ``[1, T*H*W, D]`` position table over its (time, row, column) grid to ``new_grid``.
+
+    Trilinear interpolation keeps each token's place in the clip (a new 1-D table would not: its index runs
+    over rows of a different width). Returns ``[1, T'*H'*W', D]``.
+    """
+    if tuple(grid) == tuple(new_grid):
+        return table
+    dim = table.shape[-1]
+    volume = table.reshape(1, *grid, dim).permute(0, 4, 1, 2, 3)
+    volume = F.interpolate(volume.float(), size=new_grid, mode="trilinear", align_corners=False)
+    return volume.permute(0, 2, 3, 4, 1).reshape(1, -1, dim).to(table.dtype)
+
+
+def patchify(video: torch.Tensor, tubelet_size: int, patch_size: tuple[int, int]) -> torch.Tensor:
+    """Video ``[B, T, C, H, W]`` -> tokens ``[B, N, tubelet * ph * pw * C]``.
+
+    Tokens in the mask-contract order (time, row, column); values inside a token ordered (tubelet, row,
+    column, channel), as transformers' VideoMAE targets are.
+    """
+    batch, frames, channels, height, width = video.shape
+    patch_h, patch_w = patch_size
+    grid_t, grid_h, grid_w = frames // tubelet_size, height // patch_h, width // patch_w
+    x = video.reshape(batch, grid_t, tubelet_size, channels, grid_h, patch_h, grid_w, patch_w)
+    x = x.permute(0, 1, 4, 6, 2, 5, 7, 3)  # B, t, h, w, tubelet, ph, pw, C
+    return x.reshape(batch, grid_t * grid_h * grid_w, tubelet_size * patch_h * patch_w * channels)
+
+
+def unpatchify(
+    tokens: torch.Tensor,
+    grid: tuple[int, int, int],
+    tubelet_size: int,
+    patch_size: tuple[int, int],
+    num_channels: int,
+) -> torch.Tensor:
+    """Inverse of `patchify`: tokens ``[B, N, patch_dim]`` on the (time, row, column) ``grid`` -> ``[B, T, C, H, W]``."""
+    batch = tokens.shape[0]
+    grid_t, grid_h, grid_w = grid
+    patch_h, patch_w = patch_size
+    x = tokens.reshape(batch, grid_t, grid_h, grid_w, tubelet_size, patch_h, patch_w, num_channels)
+    x = x.permute(0, 1, 4, 7, 2, 5, 3, 6)  # B, t, tubelet, C, h, ph, w, pw
+    return x.reshape(batch, grid_t * tubelet_size, num_channels, grid_h * patch_h, grid_w * patch_w)
+
+
+def normalize_patches(patches: torch.Tensor, num_channels: int, eps: float = 1e-6) -> torch.Tensor:
+    """Per-token, per-channel standardisation of ``[B, N, patch_dim]`` (VideoMAE's ``norm_pix_loss`` target)."""
+    values = patches.reshape(*patches.shape[:-1], -1, num_channels)
+    mean = values.mean(dim=-2, keepdim=True)
+    std = values.var(dim=-2, unbiased=True, keepdim=True).sqrt()
+    return ((values - mean) / (std + eps)).reshape(patches.shape)
+
+
+def denormalize_patches(
+    predicted: torch.Tensor, reference: torch.Tensor, num_channels: int, eps: float = 1e-6
+) -> torch.Tensor:
+    """Undo `normalize_patches` on ``predicted`` with the mean/std of the true ``reference`` patches (same shape)."""
+    values = reference.reshape(*reference.shape[:-1], -1, num_channels)
+    mean = values.mean(dim=-2, keepdim=True)
+    std = values.var(dim=-2, unbiased=True, keepdim=True).sqrt()
+    out = predicted.reshape(values.shape) * (std + eps) + mean
+    return out.reshape(predicted.shape)
+
+
+def _gather_tokens(tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``tokens[b, positions[b, j]]``: ``[B or 1, N, D]`` and ``[B, n]`` -> ``[B, n, D]``."""
+    tokens = tokens.expand(positions.shape[0], -1, -1)
+    return tokens.gather(1, positions.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+
+
+def _decoder_config(config: MedicaneVideoMAEConfig) -> MedicaneVideoMAEConfig:
+    """A copy of `config` with the decoder's width, depth, heads and MLP size (for building decoder layers)."""
+    return MedicaneVideoMAEConfig(
+        **{
+            **config.to_dict(),
+            "hidden_size": config.decoder_hidden_size,
+            "num_hidden_layers": config.decoder_num_hidden_layers,
+            "num_attention_heads": config.decoder_num_attention_heads,
+            "intermediate_size": config.decoder_intermediate_size,
+            "drop_path_rate": 0.0,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- embeddings
+
+
+class MedicaneVideoMAEPatchEmbeddings(VideoMAEPatchEmbeddings):
+    """transformers' tubelet Conv3d embedding, without its size check (the config's data contract checks first).
+
+    ``[B, T, C, H, W]`` -> ``[B, (T / tubelet) * (H / patch) * (W / patch), hidden]``, or only the visible
+    tokens ``[B, N_visible, hidden]`` when a mask is given.
+    """
+
+    def forward(
+        self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if bool_masked_pos is None:
+            return self.projection(pixel_values.permute(0, 2, 1, 3, 4)).flatten(2).transpose(1, 2)
+        # Embed the visible tubelets only, as a matmul with the Conv3d's own weights: the same numbers for a
+        # tenth of the work at mask ratio 0.9. Conv weight [D, C, t, ph, pw] -> [D, (t, ph, pw, C)] = patch order.
+        patches = patchify(pixel_values, self.tubelet_size, self.patch_size)
+        batch, _, patch_dim = patches.shape
+        visible = patches[~bool_masked_pos].reshape(batch, -1, patch_dim)
+        weight = self.projection.weight.permute(0, 2, 3, 4, 1).reshape(self.projection.out_channels, -1)
+        return F.linear(visible, weight, self.projection.bias)
+
+
+class MedicaneVideoMAEEmbeddings(nn.Module):
+    """Patch embedding plus the fixed sin-cos position table; drops the masked tokens when a mask is given."""
+
+    def __init__(self, config: MedicaneVideoMAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.patch_embeddings = MedicaneVideoMAEPatchEmbeddings(config)
+        self.num_patches = self.patch_embeddings.num_patches
+        # Fixed, not learned, and recomputable from the config: a non-persistent buffer moves with .to() and
+        # stays out of checkpoints, as in VideoMAE v2.
+        self.register_buffer(
+            "position_embeddings",
+            sinusoid_position_table(self.num_patches, config.hidden_size),
+            persistent=False,
+        )
+
+    def positions_for(self, grid: tuple[int, int, int]) -> torch.Tensor:
+        """The position table for a token grid (time, rows, columns), interpolated when it is not the config's."""
+        return interpolate_position_table(self.position_embeddings, self.config.token_grid, grid)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        bool_masked_pos: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool = False,
+    ) -> torch.Tensor:
+        """``[B, T, C, H, W]`` -> ``[B, N_visible, hidden]`` (all N tokens when ``bool_masked_pos`` is None)."""
+        table = self.position_embeddings
+        if interpolate_pos_encoding:
+            _, frames, _, height, width = pixel_values.shape
+            patch_h, patch_w = self.config.patch_height_width
+            table = self.positions_for(
+                (frames // self.config.tubelet_size, height // patch_h, width // patch_w)
+            )
+        embeddings = self.patch_embeddings(pixel_values, bool_masked_pos)
+        table = table.to(embeddings.dtype)
+        if bool_masked_pos is not None:
+            table = table.expand(embeddings.shape[0], -1, -1)[~bool_masked_pos].reshape(embeddings.shape)
+        return embeddings + table
+
+
+# ---------------------------------------------------------------------------------------------------- layers
+
+
+class MedicaneVideoMAESelfAttention(VideoMAESelfAttention):
+    """transformers' VideoMAE self-attention with VideoMAE v2's separate ``q_bias`` / ``v_bias`` (k has none).
+
+    ``attn_config`` is the model's top-level config, read at call time for ``_attn_implementation`` so that
+    ``model.set_attn_implementation(...)`` also reaches layers built from a derived config (the decoder's).
+    """
+
+    def __init__(
+        self, config: MedicaneVideoMAEConfig, attn_config: MedicaneVideoMAEConfig | None = None
+    ) -> None:
+        super().__init__(config)
+        self.attn_config = attn_config if attn_config is not None else config
+        if config.qv_bias:
+            self.q_bias = nn.Parameter(torch.zeros(self.all_head_size))
+            self.v_bias = nn.Parameter(torch.zeros(self.all_head_size))
+            # The biases live in q_bias / v_bias: drop the Linear's own so that no key is held twice.
+            self.query.bias = None
+            self.value.bias = None
+        else:
+            self.q_bias = None
+            self.v_bias = None
+
+    def forward(self, hidden_states: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``[B, n, hidden]`` -> (context ``[B, n, hidden]``, attention probabilities or None)."""
+        hidden_shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
+        queries = F.linear(hidden_states, self.query.weight, self.q_bias).view(hidden_shape).transpose(1, 2)
+        keys = self.key(hidden_states).view(hidden_shape).transpose(1, 2)
+        values = F.linear(hidden_states, self.value.weight, self.v_bias).view(hidden_shape).transpose(1, 2)
+
+        attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.attn_config._attn_implementation, eager_attention_forward
+        )
+        context, probabilities = attention_interface(
+            self,
+            queries,
+            keys,
+            values,
+            None,
+            is_causal=False,
+            scaling=self.scaling,
+            dropout=self.dropout_prob if self.training else 0.0,
+        )
+        return context.reshape(*context.shape[:-2], self.all_head_size), probabilities
+
+
+class MedicaneVideoMAEAttention(VideoMAEAttention):
+    """transformers' VideoMAE attention block (self-attention + output projection) with the v2 self-attention."""
+
+    def __init__(
+        self, config: MedicaneVideoMAEConfig, attn_config: MedicaneVideoMAEConfig | None = None
+    ) -> None:
+        # Not VideoMAEAttention.__init__: it would allocate a transformers self-attention only to replace it.
+        nn.Module.__init__(self)
+        self.attention = MedicaneVideoMAESelfAttention(config, attn_config)
+        self.output = VideoMAESelfOutput(config)
+
+
+class MedicaneVideoMAELayer(VideoMAELayer):
+    """A pre-norm transformer block (transformers' VideoMAELayer) with DropPath on both residual branches."""
+
+    def __init__(
+        self,
+        config: MedicaneVideoMAEConfig,
+        drop_path_rate: float = 0.0,
+        attn_config: MedicaneVideoMAEConfig | None = None,
+    ) -> None:
+        # Not VideoMAELayer.__init__: it would allocate transformers' attention weights only to replace them.
+        GradientCheckpointingLayer.__init__(self)
+        self.chunk_size_feed_forward = config.chunk_size_feed_forward
+        self.seq_len_dim = 1
+        self.attention = MedicaneVideoMAEAttention(config, attn_config)
+        self.intermediate = VideoMAEIntermediate(config)
+        self.output = VideoMAEOutput(config)
+        self.layernorm_before = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
+
+    def forward(self, hidden_states: torch.Tensor, **kwargs) -> torch.Tensor:
+        """``[B, n, hidden]`` -> ``[B, n, hidden]``."""
+        attention_output = self.attention(self.layernorm_before(hidden_states), **kwargs)
+        hidden_states = hidden_states + self.drop_path(attention_output)
+        # VideoMAEOutput would add the residual itself; take its projection and dropout only, so DropPath can
+        # scale the branch before the sum.
+        mlp_output = self.output.dense(self.intermediate(self.layernorm_after(hidden_states)))
+        return hidden_states + self.drop_path(self.output.dropout(mlp_output))
+
+
+class MedicaneVideoMAEEncoder(nn.Module):
+    """The stack of encoder layers; stochastic depth rises linearly from 0 to ``config.drop_path_rate``."""
+
+    def __init__(self, config: MedicaneVideoMAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        num_layers = config.num_hidden_layers
+        rates = [config.drop_path_rate * i / max(num_layers - 1, 1) for i in range(num_layers)]
+        self.layer = nn.ModuleList([MedicaneVideoMAELayer(config, rate) for rate in rates])
+        self.gradient_checkpointing = False
+
+    def forward(self, hidden_states: torch.Tensor, **kwargs) -> BaseModelOutput:
+        for layer_module in self.layer:
+            hidden_states = layer_module(hidden_states, **kwargs)
+        return BaseModelOutput(last_hidden_state=hidden_states)
+
+
+class MedicaneVideoMAEDecoder(nn.Module):
+    """The MAE decoder (transformers' VideoMAEDecoder layout): layers, LayerNorm, linear head to pixels."""
+
+    def __init__(self, config: MedicaneVideoMAEConfig) -> None:
+        super().__init__()
+        decoder_config = _decoder_config(config)
+        self.decoder_layers = nn.ModuleList(
+            [
+                MedicaneVideoMAELayer(decoder_config, attn_config=config)
+                for _ in range(config.decoder_num_hidden_layers)
+            ]
+        )
+        self.norm = nn.LayerNorm(config.decoder_hidden_size, eps=config.layer_norm_eps)
+        self.head = nn.Linear(config.decoder_hidden_size, config.patch_dim)
+        self.gradient_checkpointing = False
+
+    def forward(self, hidden_states: torch.Tensor, return_token_num: int) -> torch.Tensor:
+        """``[B, n_vis + n_dec, decoder_hidden]`` -> pixel predictions ``[B, n_dec, patch_dim]`` of the last tokens."""
+        for layer_module in self.decoder_layers:
+            hidden_states = layer_module(hidden_states)
+        return self.head(self.norm(hidden_states[:, hidden_states.shape[1] - return_token_num :]))
+
+
+# ---------------------------------------------------------------------------------------------------- models
+
+
+class MedicaneVideoMAEPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and shared settings; the encoder lives under ``videomae`` in every head."""
+
+    config_class = MedicaneVideoMAEConfig
+    config: MedicaneVideoMAEConfig
+    base_model_prefix = "videomae"
+    main_input_name = "pixel_values"
+    input_modalities = "video"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["MedicaneVideoMAEEmbeddings", "MedicaneVideoMAELayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _can_record_outputs = {
+        "hidden_states": MedicaneVideoMAELayer,
+        "attentions": MedicaneVideoMAESelfAttention,
+    }
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, MedicaneVideoMAESelfAttention) and module.q_bias is not None:
+            init.zeros_(module.q_bias)
+            init.zeros_(module.v_bias)
+        elif isinstance(module, MedicaneVideoMAEEmbeddings):
+            # Buffers are not in checkpoints: refill them after a (meta-device) from_pretrained.
+            table = sinusoid_position_table(module.num_patches, module.position_embeddings.shape[-1])
+            init.copy_(module.position_embeddings, table)
+        elif isinstance(module, MedicaneVideoMAEForPreTraining):
+            init.trunc_normal_(module.mask_token, std=0.02)
+            table = sinusoid_position_table(module.config.num_tokens, module.config.decoder_hidden_size)
+            init.copy_(module.position_embeddings, table)
+
+    def _pooled_embeddings(
+        self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None, **kwargs
+    ) -> tuple[torch.Tensor, BaseModelOutput]:
+        """For the heads (which define ``fc_norm``): mean-pooled tokens after ``fc_norm`` ``[B, hidden]``, and the
+        encoder output. VideoMAE v2 has no CLS token; pooling runs over the visible tokens when a mask is given."""
+        outputs = self.videomae(pixel_values, bool_masked_pos=bool_masked_pos, **kwargs)
+        return self.fc_norm(outputs.last_hidden_state.mean(dim=1)), outputs
+
+
+class MedicaneVideoMAEModel(MedicaneVideoMAEPreTrainedModel):
+    """The VideoMAE v2 encoder: ``[B, T, C, H, W]`` -> tokens ``[B, N or N_visible, hidden]``."""
+
+    def __init__(self, config: MedicaneVideoMAEConfig) -> None:
+        super().__init__(config)
+        self.embeddings = MedicaneVideoMAEEmbeddings(config)
+        self.encoder = MedicaneVideoMAEEncoder(config)
+        # VideoMAE v2 has no final norm on the tokens when heads mean-pool (they apply fc_norm instead).
+        self.layernorm = (
+            None if config.use_mean_pooling else nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        )
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.embeddings.patch_embeddings
+
+    @capture_outputs(tie_last_hidden_states=False)
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        bool_masked_pos: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool = False,
+        **kwargs,
+    ) -> BaseModelOutput:
+        r"""Encode a batch of clips.
+
+        Args:
+            pixel_values: float ``[B, T, C, H, W]``, normalised with the config's ``image_mean``/``image_std``.
+            bool_masked_pos: optional bool ``[B, N]``, True = hidden from the encoder (same count per sample;
+                see `medicane_hf.masking`); the encoder then sees only the visible tokens.
+            interpolate_pos_encoding: accept another tile size (a multiple of the patch size) and interpolate the
+                position table; frames and channels must still match the config.
+            output_hidden_states, output_attentions: return every layer's tokens / attention maps (attention maps
+                need ``attn_implementation="eager"``).
+
+        Returns:
+            `BaseModelOutput` with ``last_hidden_state`` ``[B, N_visible, hidden]``.
+        """
+        self.config.validate_clip_shape(pixel_values.shape, allow_other_size=interpolate_pos_encoding)
+        embeddings = self.embeddings(pixel_values, bool_masked_pos, interpolate_pos_encoding)
+        hidden_states = self.encoder(embeddings, **kwargs).last_hidden_state
+        if self.layernorm is not None:
+            hidden_states = self.layernorm(hidden_states)
+        return BaseModelOutput(last_hidden_state=hidden_states)
+
+
+class MedicaneVideoMAEForPreTraining(MedicaneVideoMAEPreTrainedModel):
+    """VideoMAE v2 masked autoencoder with dual masking (tube mask for the encoder, running cell for the decoder).
+
+    The encoder sees the visible tokens; the decoder sees them plus one mask token (with its position) for each
+    token it must reconstruct, and the loss is the MSE over the tokens hidden from the encoder and kept by the
+    decoder mask. Targets are the clip's pixels in 0..1 (``pixel_values * image_std + image_mean``), per patch
+    normalised when ``norm_pix_loss``.
+    """
+
+    def __init__(self, config: MedicaneVideoMAEConfig) -> None:
+        super().__init__(config)
+        self.videomae = MedicaneVideoMAEModel(config)
+        self.encoder_to_decoder = nn.Linear(config.hidden_size, config.decoder_hidden_size, bias=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, config.decoder_hidden_size))
+        self.register_buffer(
+            "position_embeddings",
+            sinusoid_position_table(config.num_tokens, config.decoder_hidden_size),
+            persistent=False,
+        )
+        self.decoder = MedicaneVideoMAEDecoder(config)
+        self.post_init()
+
+    # -------------------------------------------------------------- masks and targets
+
+    def make_encoder_mask(
+        self,
+        batch_size: int,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Tube mask from the config: bool ``[B, N]``, True = hidden from the encoder."""
+        grid_t, grid_h, grid_w = self.config.token_grid
+        ratio = self.config.encoder_mask_ratio
+        return tube_mask(batch_size, grid_t, grid_h, grid_w, ratio, generator=generator, device=device)
+
+    def make_decoder_mask(
+        self,
+        batch_size: int,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor | None:
+        """Running-cell mask from the config, bool ``[B, N]`` True = reconstructed; None = every masked token."""
+        if self.config.decoder_mask_type == "none" or self.config.decoder_mask_ratio == 0:
+            return None
+        grid_t, grid_h, grid_w = self.config.token_grid
+        ratio = self.config.decoder_mask_ratio
+        return running_cell_mask(
+            batch_size, grid_t, grid_h, grid_w, ratio, generator=generator, device=device
+        )
+
+    def pixel_targets(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The clip in 0..1 units, patchified: ``[B, N, patch_dim]`` (not yet per-patch normalised)."""
+        shape = (1, 1, -1, 1, 1)
+        mean = torch.tensor(self.config.image_mean, device=pixel_values.device, dtype=pixel_values.dtype)
+        std = torch.tensor(self.config.image_std, device=pixel_values.device, dtype=pixel_values.dtype)
+        pixels = pixel_values * std.view(shape) + mean.view(shape)
+        return patchify(pixels, self.config.tubelet_size, self.config.patch_height_width)
+
+    # -------------------------------------------------------------- forward
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        bool_masked_pos: torch.Tensor | None = None,
+        decoder_mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        return_loss: bool = True,
+        **kwargs,
+    ) -> MedicaneVideoMAEPreTrainingOutput:
+        r"""Reconstruct masked tokens of a batch of clips.
+
+        Args:
+            pixel_values: float ``[B, T, C, H, W]``, normalised with the config's ``image_mean``/``image_std``.
+            bool_masked_pos: bool ``[B, N]``, True = hidden from the encoder, same count per sample; drawn from
+                the config (tube mask) when None.
+            decoder_mask: bool ``[B, N]``, True = reconstructed; drawn from the config when None (running cell;
+                every masked token for ``decoder_mask_type="none"`` or ``decoder_mask_ratio=0``).
+            generator: optional torch.Generator for reproducible masks.
+            return_loss: compute the loss (default). There is no ``labels`` argument: the targets are the clip's
+                own pixels; ``return_loss=True`` in the signature is what tells `transformers.Trainer` that the
+                model returns a loss without labels.
+
+        Returns:
+            `MedicaneVideoMAEPreTrainingOutput`.
+        """
+        if kwargs.get("interpolate_pos_encoding"):
+            raise ValueError(
+                "pre-training runs at the config's tile size; interpolate_pos_encoding is for the heads"
+            )
+        batch, device = pixel_values.shape[0], pixel_values.device
+        if bool_masked_pos is None:
+            bool_masked_pos = self.make_encoder_mask(batch, device, generator)
+        if decoder_mask is None:
+            decoder_mask = self.make_decoder_mask(batch, device, generator)
+        bool_masked_pos = bool_masked_pos.to(device=device, dtype=torch.bool)
+        if decoder_mask is not None:
+            decoder_mask = decoder_mask.to(device=device, dtype=torch.bool)
+        positions, weights = decoder_targets(bool_masked_pos, decoder_mask)
+
+        outputs = self.videomae(pixel_values, bool_masked_pos=bool_masked_pos, **kwargs)
+        visible = self.encoder_to_decoder(outputs.last_hidden_state)  # [B, n_vis, D_dec]
+        table = self.position_embeddings.to(visible.dtype)
+        visible = visible + table.expand(batch, -1, -1)[~bool_masked_pos].reshape(visible.shape)
+        mask_tokens = self.mask_token.to(visible.dtype) + _gather_tokens(table, positions)
+        logits = self.decoder(torch.cat([visible, mask_tokens], dim=1), positions.shape[1])
+
+        loss = self.reconstruction_loss(pixel_values, logits, positions, weights) if return_loss else None
+        scored = torch.zeros_like(bool_masked_pos).scatter(1, positions, weights)
+        return MedicaneVideoMAEPreTrainingOutput(
+            loss=loss,
+            logits=logits,
+            bool_masked_pos=bool_masked_pos,
+            decoder_mask=scored,
+            decoded_positions=positions,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+    def reconstruction_loss(
+        self, pixel_values: torch.Tensor, logits: torch.Tensor, positions: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """Mean squared error over the scored decoded tokens (float32 scalar).
+
+        ``logits`` ``[B, n_dec, patch_dim]`` predict the tokens at ``positions`` ``[B, n_dec]``; ``weights``
+        ``[B, n_dec]`` (bool) marks those that count. Targets: the clip's 0..1 pixels, per patch normalised when
+        ``norm_pix_loss``.
+        """
+        with torch.no_grad():
+            targets = _gather_tokens(self.pixel_targets(pixel_values), positions).float()
+            if self.config.norm_pix_loss:
+                targets = normalize_patches(targets, self.config.num_channels)
+        per_token = (logits.float() - targets).pow(2).mean(dim=-1)
+        weight = weights.to(per_token.dtype)
+        return (per_token * weight).sum() / weight.sum().clamp(min=1.0)
+
+    # -------------------------------------------------------------- plotting helpers
+
+    def _to_video(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``[B, N, patch_dim]`` in 0..1 units -> ``[B, T, C, H, W]``."""
+        config = self.config
+        return unpatchify(
+            tokens, config.token_grid, config.tubelet_size, config.patch_height_width, config.num_channels
+        )
+
+    @torch.no_grad()
+    def input_video(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The input clip back in 0..1 units (``pixel_values * image_std + image_mean``): ``[B, T, C, H, W]``."""
+        return self._to_video(self.pixel_targets(pixel_values).float()).clamp(0.0, 1.0)
+
+    @torch.no_grad()
+    def mask_to_video(self, mask: torch.Tensor) -> torch.Tensor:
+        """A token mask bool ``[B, N]`` as a pixel mask bool ``[B, T, H, W]`` (each token covers its tubelet)."""
+        config = self.config
+        patch_h, patch_w = config.patch_height_width
+        grid_t, grid_h, grid_w = config.token_grid
+        pixels = mask.bool().reshape(-1, grid_t, grid_h, grid_w)
+        pixels = pixels.repeat_interleave(config.tubelet_size, 1).repeat_interleave(patch_h, 2)
+        return pixels.repeat_interleave(patch_w, 3)
+
+    @torch.no_grad()
+    def reconstruct_video(
+        self, pixel_values: torch.Tensor, outputs: MedicaneVideoMAEPreTrainingOutput
+    ) -> torch.Tensor:
+        """The input clip in 0..1 units with every decoded token replaced by its reconstruction: ``[B, T, C, H, W]``.
+
+        With ``norm_pix_loss`` the prediction is per-patch normalised; it is brought back to pixels with the true
+        patch's mean and std (as the VideoMAE authors do for their figures). Clamped to 0..1.
+        """
+        patches = self.pixel_targets(pixel_values).float()
+        positions = outputs.decoded_positions
+        predicted = outputs.logits.float()
+        if self.config.norm_pix_loss:
+            predicted = denormalize_patches(
+                predicted, _gather_tokens(patches, positions), self.config.num_channels
+            )
+        index = positions.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
+        return self._to_video(patches.scatter(1, index, predicted)).clamp(0.0, 1.0)
+
+    @torch.no_grad()
+    def masked_video(
+        self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor, fill: float = 0.5
+    ) -> torch.Tensor:
+        """The input clip in 0..1 units with the tokens hidden from the encoder set to ``fill``: ``[B, T, C, H, W]``."""
+        patches = self.pixel_targets(pixel_values).float()
+        patches = patches.masked_fill(bool_masked_pos.bool().unsqueeze(-1), fill)
+        return self._to_video(patches)
+
+
+class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
+    """Clip classification (background / medicane [/ neighbouring]): mean pooling + ``fc_norm`` + ``classifier``."""
+
+    def __init__(self, config: MedicaneVideoMAEConfig) -> None:
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.videomae = MedicaneVideoMAEModel(config)
+        self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy with the config's label smoothing and class weights (labels: int ``[B]``).
+
+        ``problem_type="multi_label_classification"`` uses binary cross-entropy on float labels
+        ``[B, num_labels]`` instead.
+        """
+        if self.config.problem_type == "multi_label_classification":
+            return F.binary_cross_entropy_with_logits(logits.float(), labels.to(torch.float32))
+        if self.config.problem_type not in (None, "single_label_classification"):
+            raise ValueError(
+                f"problem_type={self.config.problem_type!r} is not a detection task: use "
+                "'single_label_classification' or 'multi_label_classification'"
+            )
+        if labels.dim() != 1 or labels.dtype.is_floating_point:
+            raise ValueError(
+                f"detection labels must be int class ids of shape [batch], got {labels.dtype} {list(labels.shape)}"
+            )
+        weight = None
+        if self.config.class_weights is not None:
+            weight = torch.tensor(self.config.class_weights, dtype=torch.float32, device=logits.device)
+        return F.cross_entropy(
+            logits.float(), labels, weight=weight, label_smoothing=float(self.config.label_smoothing)
+        )
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+        **kwargs,
+    ) -> MedicaneVideoMAEDetectionOutput:
+        r"""Classify a batch of clips.
+
+        Args:
+            pixel_values: float ``[B, T, C, H, W]``, normalised with the config's statistics.
+            labels: optional int ``[B]`` class ids (see ``config.id2label``).
+            bool_masked_pos: optional encoder mask (True = hidden), e.g. for masked-input experiments.
+
+        Returns:
+            `MedicaneVideoMAEDetectionOutput` (``logits`` ``[B, num_labels]``, ``embeddings`` ``[B, hidden]``).
+        """
+        embeddings, outputs = self._pooled_embeddings(pixel_values, bool_masked_pos, **kwargs)
+        logits = self.classifier(embeddings)
+        loss = None if labels is None else self.compute_loss(logits, labels.to(logits.device))
+        return MedicaneVideoMAEDetectionOutput(
+            loss=loss,
+            logits=logits,
+            embeddings=embeddings,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
+    """Storm-centre regression: mean pooling + ``fc_norm`` (LayerNorm) + ``regressor`` Linear(hidden, 2).
+
+    Trains in normalised target space, ``(xy - centre) / scale`` with the tile centre ``((W-1)/2, (H-1)/2)`` and
+    scale ``(W/2, H/2)`` (see the config's ``tracking_target_centre`` / ``tracking_target_scale``), and returns
+    pixels.
+    """
+
+    def __init__(self, config: MedicaneVideoMAEConfig) -> None:
+        super().__init__(config)
+        self.videomae = MedicaneVideoMAEModel(config)
+        self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.regressor = nn.Linear(config.hidden_size, 2)
+        self.post_init()
+
+    def _target_affine(self, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(centre, scale) as float32 ``[2]`` tensors on ``reference``'s device."""
+        centre = torch.tensor(
+            self.config.tracking_target_centre, dtype=torch.float32, device=reference.device
+        )
+        scale = torch.tensor(self.config.tracking_target_scale, dtype=torch.float32, device=reference.device)
+        return centre, scale
+
+    def normalize_targets(self, xy: torch.Tensor) -> torch.Tensor:
+        """Tile pixels ``[..., 2]`` (x, y) -> normalised target space."""
+        centre, scale = self._target_affine(xy)
+        return (xy.float() - centre) / scale
+
+    def denormalize_targets(self, normalized: torch.Tensor) -> torch.Tensor:
+        """Normalised target space ``[..., 2]`` -> tile pixels (x, y)."""
+        centre, scale = self._target_affine(normalized)
+        return normalized.float() * scale + centre
+
+    def compute_loss(self, normalized_prediction: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """MSE or Huber (``config.tracking_loss``) between the prediction and ``labels`` (pixels ``[B, 2]``)."""
+        if labels.shape[-1] != 2:
+            raise ValueError(
+                f"tracking labels must be (x, y) tile pixels of shape [batch, 2], got {list(labels.shape)}"
+            )
+        target = self.normalize_targets(labels)
+        if self.config.tracking_loss == "huber":
+            return F.huber_loss(normalized_prediction.float(), target, delta=self.config.tracking_huber_delta)
+        return F.mse_loss(normalized_prediction.float(), target)
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+        **kwargs,
+    ) -> MedicaneVideoMAETrackingOutput:
+        r"""Predict the storm centre at the clip's last frame.
+
+        Args:
+            pixel_values: float ``[B, T, C, H, W]``, normalised with the config's statistics.
+            labels: optional float ``[B, 2]`` true centre (x, y) in tile pixels.
+            bool_masked_pos: optional encoder mask (True = hidden).
+
+        Returns:
+            `MedicaneVideoMAETrackingOutput` (``logits`` = centre in tile pixels ``[B, 2]``).
+        """
+        embeddings, outputs = self._pooled_embeddings(pixel_values, bool_masked_pos, **kwargs)
+        normalized = self.regressor(embeddings)
+        loss = None if labels is None else self.compute_loss(normalized, labels.to(normalized.device))
+        return MedicaneVideoMAETrackingOutput(
+            loss=loss,
+            logits=self.denormalize_targets(normalized),
+            normalized_logits=normalized,
+            embeddings=embeddings,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+AutoModel.register(MedicaneVideoMAEConfig, MedicaneVideoMAEModel, exist_ok=True)
+AutoModelForPreTraining.register(MedicaneVideoMAEConfig, MedicaneVideoMAEForPreTraining, exist_ok=True)
+AutoModelForVideoClassification.register(MedicaneVideoMAEConfig, MedicaneVideoMAEForDetection, exist_ok=True)
+
+__all__ = [
+    "MedicaneVideoMAEDetectionOutput",
+    "MedicaneVideoMAEForDetection",
+    "MedicaneVideoMAEForPreTraining",
+    "MedicaneVideoMAEForTracking",
+    "MedicaneVideoMAEModel",
+    "MedicaneVideoMAEPreTrainedModel",
+    "MedicaneVideoMAEPreTrainingOutput",
+    "MedicaneVideoMAETrackingOutput",
+    "denormalize_patches",
+    "interpolate_position_table",
+    "normalize_patches",
+    "patchify",
+    "sinusoid_position_table",
+    "unpatchify",
+]
