@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import platform
 import re
-from datetime import datetime, timezone
+import fcntl
+from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -20,8 +21,15 @@ def machine_line() -> str:
 
 def write_section(name: str, markdown: str) -> Path:
     """Replace (or append) the section `name` of RESULTS.md with `markdown`, stamped with date and machine."""
+    # benchmarks may finish together: serialise the read-modify-write so no section is lost
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _replace_section(name, markdown)
+
+
+def _replace_section(name: str, markdown: str) -> Path:
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = f"<!-- BEGIN {name} -->\n{markdown.rstrip()}\n\n_Measured {stamp} on {machine_line()}._\n<!-- END {name} -->"
     pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
