@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import platform
 import re
-import fcntl
 from datetime import UTC, datetime
 from pathlib import Path
 
