@@ -272,7 +272,9 @@ def _label_reference_clips(shared_dir, reference: pd.DataFrame, track_file: str)
     settings = ClipSettings()
     windows = assemble_windows(store_times, np.ones(len(store_times), bool), ends, settings)
     assert windows.keep.all()
-    positions = storm_pixel_positions(tracks, np.unique(windows.expected_times), GRID, settings.time_rule)
+    positions = storm_pixel_positions(
+        tracks, np.unique(windows.expected_times), GRID, settings.time_rule, max_gap=settings.max_track_gap
+    )
     out = label_tiles(windows.expected_times, positions, OFFSETS, (2, 6), settings, 224)
     ours = pd.DataFrame({k: v.ravel() for k, v in out.items()})
     ours["clip_id"] = [

@@ -53,7 +53,7 @@ from medicane_hf.data.index import (
     frame_index_array,
     save_index,
 )
-from medicane_hf.data.splits import SPLITS, SplitSettings, UnknownStormError
+from medicane_hf.data.splits import SPLITS, SplitSettings, UnknownStormError, plan_splits
 from medicane_hf.data.tracks import TrackFileError, read_tracks
 
 __all__ = ["BuildResult", "build_dataset", "find_grid_file", "load_grid_file", "main"]
@@ -318,6 +318,8 @@ def build_dataset(
     )
     offsets = layout.offsets(grid.width, grid.height)  # fails early on a tile larger than the grid
     tracks = read_tracks(tracks_path)
+    # unknown names in --val-storms/--test-storms fail now, not after packing a year of frames
+    plan_splits(tracks, split_settings, margin=clip_settings.span)
     scan = _scan(
         frames_dir, grid, grid_source, pattern, clip_settings.frame_interval_minutes, check_content, progress
     )
@@ -424,6 +426,12 @@ def _parser() -> argparse.ArgumentParser:
         "--time-rule", choices=TIME_RULES, default="interpolate", help="frame time vs hourly track"
     )
     p.add_argument(
+        "--max-track-gap",
+        type=int,
+        default=120,
+        help="minutes: never interpolate a track across a longer hole (0: bridge every hole)",
+    )
+    p.add_argument(
         "--neighbour-class", action="store_true", help="3 classes: + neighbouring tiles of a medicane"
     )
     p.add_argument(
@@ -456,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
             time_rule=args.time_rule,
             use_window=not args.no_window,
             neighbour_class=args.neighbour_class,
+            max_track_gap_minutes=args.max_track_gap,
         )
         split_settings = SplitSettings(
             fractions=args.fractions, seed=args.seed, val_storms=args.val_storms, test_storms=args.test_storms

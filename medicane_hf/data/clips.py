@@ -28,6 +28,13 @@ Conventions (also in docs/DESIGN.md):
   half-to-even ``round('h')`` that the old system used, which sends 12:30 to 12:00 but
   13:30 to 14:00). With ``use_window`` only positions inside the storm's Medicane window
   count (judged at the frame time for ``interpolate``, at the track point's hour otherwise).
+- Track holes: ``interpolate`` never bridges two track points more than
+  ``max_track_gap_minutes`` (120) apart. Hourly tracks have such holes where rows were cut
+  while the storm was off the grid (Ianos, 7001702 in manos_medicanes_only.csv, jumps 6 h
+  and 13 h along the south edge); a straight line across the hole would invent a storm in
+  the edge tiles for up to 13 h. Frames inside a hole have no position (negative), the
+  track points themselves still count. 0 bridges every hole; a track coarser than the limit
+  (e.g. 6-hourly) triggers a warning naming the storms.
 - Clip label: 1 when at least ``min_positive_frames`` frames have a storm in the tile; with
   ``neighbour_class`` a negative tile that is an 8-neighbour (in the tile grid) of a
   positive tile of the same clip time is 2.
@@ -42,6 +49,7 @@ Conventions (also in docs/DESIGN.md):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -134,6 +142,7 @@ class ClipSettings:
     time_rule: str = "interpolate"
     use_window: bool = True
     neighbour_class: bool = False
+    max_track_gap_minutes: int = 120
 
     def __post_init__(self) -> None:
         if self.time_rule not in TIME_RULES:
@@ -149,6 +158,10 @@ class ClipSettings:
             raise ValueError(f"ClipSettings: max_missing_frames must be in [0, {self.num_frames - 1}]")
         if not 1 <= self.min_positive_frames <= self.num_frames:
             raise ValueError(f"ClipSettings: min_positive_frames must be in [1, {self.num_frames}]")
+        if self.max_track_gap_minutes < 0:
+            raise ValueError(
+                f"ClipSettings: max_track_gap_minutes must be >= 0 (0 = no limit), got {self.max_track_gap_minutes}"
+            )
 
     @property
     def interval_ns(self) -> np.int64:
@@ -158,6 +171,11 @@ class ClipSettings:
     def span(self) -> pd.Timedelta:
         """Time from the first to the last frame of a clip (75 min by default)."""
         return pd.Timedelta(minutes=(self.num_frames - 1) * self.frame_interval_minutes)
+
+    @property
+    def max_track_gap(self) -> pd.Timedelta | None:
+        """Longest track hole ``interpolate`` bridges; None when ``max_track_gap_minutes`` is 0 (no limit)."""
+        return pd.Timedelta(minutes=self.max_track_gap_minutes) if self.max_track_gap_minutes else None
 
     @property
     def num_classes(self) -> int:
@@ -354,7 +372,30 @@ def _hour_positions(tracks: pd.DataFrame, times_ns: npt.NDArray[np.int64], rule:
     )
 
 
-def storm_pixel_positions(tracks: pd.DataFrame, times: Any, grid: SeviriGrid, time_rule: str) -> pd.DataFrame:
+def _warn_coarse_tracks(tracks: pd.DataFrame, max_gap: pd.Timedelta) -> None:
+    """Warn when a storm's typical time step exceeds ``max_gap``: almost none of its frames would get a position."""
+    ordered = tracks.sort_values(["storm_id", "time"])
+    steps = ordered.groupby("storm_id")["time"].diff()  # NaT at each storm's first point: median skips it
+    median = steps.groupby(ordered["storm_id"].to_numpy()).median()
+    coarse = median[median > max_gap]
+    if len(coarse):
+        shown = ", ".join(f"{sid} ({step})" for sid, step in coarse.head(5).items())
+        warnings.warn(
+            f"{len(coarse)} storm(s) have a typical track step longer than the largest hole interpolation "
+            f"bridges ({max_gap}): {shown}{', ...' if len(coarse) > 5 else ''}; their frames between track "
+            "points get no position. Raise max_track_gap_minutes (--max-track-gap) for coarse tracks.",
+            stacklevel=3,
+        )
+
+
+def storm_pixel_positions(
+    tracks: pd.DataFrame,
+    times: Any,
+    grid: SeviriGrid,
+    time_rule: str,
+    *,
+    max_gap: pd.Timedelta | str | None = None,
+) -> pd.DataFrame:
     """Every storm's position at each frame time, in degrees and in float grid pixels.
 
     Args:
@@ -362,6 +403,8 @@ def storm_pixel_positions(tracks: pd.DataFrame, times: Any, grid: SeviriGrid, ti
         times: datetime64 frame times (duplicates merged).
         grid: pixel grid; positions are projected once here, never clamped.
         time_rule: one of ``TIME_RULES``.
+        max_gap: ``interpolate`` only: track points further apart than this are not bridged
+            (``ClipSettings.max_track_gap``); None bridges every hole.
 
     Returns:
         DataFrame ``storm_id, time, lat, lon, in_window, x, y`` (x, y float pixels; off-grid
@@ -371,7 +414,9 @@ def storm_pixel_positions(tracks: pd.DataFrame, times: Any, grid: SeviriGrid, ti
         raise ValueError(f"time_rule must be one of {TIME_RULES}, got {time_rule!r}")
     times_ns = np.unique(_to_ns(times))
     if time_rule == "interpolate":
-        positions = interpolate_positions(tracks, times_ns.astype("datetime64[ns]"))
+        if max_gap is not None:
+            _warn_coarse_tracks(tracks, pd.Timedelta(max_gap))
+        positions = interpolate_positions(tracks, times_ns.astype("datetime64[ns]"), max_gap=max_gap)
     else:
         positions = _hour_positions(tracks, times_ns, time_rule)
     x, y = grid.lonlat_to_pixel(positions["lon"].to_numpy(), positions["lat"].to_numpy())

@@ -108,6 +108,7 @@ class ClipIndex:
         skipped: tile-clips skipped, by reason (``missing_frames``, ``invalid_frames``, ``split_boundary``).
         filled_clips: kept tile-clips with at least one filled frame.
         pretrain_candidates, pretrain_skipped: the same for pretraining windows.
+        num_classes: 2, or 3 with the neighbouring class; ``counts`` lists every class.
     """
 
     index: datasets.DatasetDict
@@ -117,6 +118,7 @@ class ClipIndex:
     filled_clips: int
     pretrain_candidates: int
     pretrain_skipped: dict[str, int] = field(default_factory=dict)
+    num_classes: int = 2
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Split -> {"clips", "label_<k>" ..., "has_target"} (pretrain: {"windows"})."""
@@ -126,7 +128,8 @@ class ClipIndex:
             labels = np.asarray(ds["label"], dtype=np.int64) if len(ds) else np.zeros(0, np.int64)
             has_target = np.asarray(ds["has_target"], dtype=bool) if len(ds) else np.zeros(0, bool)
             row = {"clips": len(ds)}
-            for k, n in enumerate(np.bincount(labels, minlength=2)):
+            # every class, even an absent one: readers of dataset_info.json index label_<k> directly
+            for k, n in enumerate(np.bincount(labels, minlength=self.num_classes)):
                 row[f"label_{k}"] = int(n)
             row["has_target"] = int(has_target.sum())
             out[name] = row
@@ -252,7 +255,9 @@ def build_clip_index(
     keep = reasons == ""
     kept = windows.subset(keep)
 
-    positions = storm_pixel_positions(tracks, np.unique(kept.expected_times), grid, settings.time_rule)
+    positions = storm_pixel_positions(
+        tracks, np.unique(kept.expected_times), grid, settings.time_rule, max_gap=settings.max_track_gap
+    )
     labels = label_tiles(kept.expected_times, positions, offsets, tile_shape, settings, layout.tile_size)
     table = _labelled_table(kept, split[keep], labels, offsets, tile_shape)
 
@@ -269,6 +274,7 @@ def build_clip_index(
         filled_clips=int((kept.n_filled > 0).sum()) * len(offsets),
         pretrain_candidates=pretrain_candidates,
         pretrain_skipped=pretrain_skipped,
+        num_classes=settings.num_classes,
     )
 
 

@@ -71,8 +71,11 @@ class SplitSettings:
             raise ValueError(
                 f"SplitSettings: fractions must be 3 non-negative numbers summing to 1, got {self.fractions}"
             )
-        self.val_storms = tuple(self.val_storms)
-        self.test_storms = tuple(self.test_storms)
+        # a bare string is one storm, not a sequence of one-letter names
+        self.val_storms = (self.val_storms,) if isinstance(self.val_storms, str) else tuple(self.val_storms)
+        self.test_storms = (
+            (self.test_storms,) if isinstance(self.test_storms, str) else tuple(self.test_storms)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
