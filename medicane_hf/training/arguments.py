@@ -1,0 +1,279 @@
+"""Command-line and YAML arguments of the three training stages.
+
+Four argument groups, parsed together by ``transformers.HfArgumentParser``:
+
+- :class:`ModelArguments`: which model (preset or checkpoint) and the
+  architecture knobs of the recipe (drop path, mask ratios);
+- :class:`DataArguments`: the build-dataset folder and how much of it to use;
+- :class:`RecipeArguments`: the parts of the recipe that ``TrainingArguments``
+  has no field for (lr scaling, warmup in epochs, weight-decay schedule,
+  layer decay, EMA, class weights);
+- ``transformers.TrainingArguments``: everything else (batch size, epochs,
+  optimiser betas, schedule, precision, logging, checkpoints).
+
+Precedence, lowest first: dataclass defaults < the stage's defaults (see
+``medicane_hf.training.tasks``) < the YAML file given as the first positional
+argument < command-line flags. A YAML key that is not an argument is an error
+naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+
+
+@dataclass
+class ModelArguments:
+    """Which model to train and the architecture settings the recipe changes."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Start from these weights: a save_pretrained folder (e.g. a specialization run's best/), a folder "
+            "written by `medicane-hf convert`, or a Hub id. Detection and tracking load the encoder from it and "
+            "report every key that did not load. Empty: a freshly initialised model of --preset."
+        },
+    )
+    preset: str = field(
+        default="tiny",
+        metadata={"help": "Backbone size when starting from scratch: tiny, small, base or giant."},
+    )
+    drop_path_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "Stochastic depth rate of the encoder (0.1 in the fine-tuning recipe). Empty: the model's."
+        },
+    )
+    mask_ratio: float | None = field(
+        default=None,
+        metadata={
+            "help": "Specialization only: fraction of tokens hidden from the encoder by the tube mask (0.9)."
+        },
+    )
+    decoder_mask_ratio: float | None = field(
+        default=None,
+        metadata={
+            "help": "Specialization only: fraction of tokens the running-cell mask drops from the loss (0.5)."
+        },
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "Other model config fields, `key=value,key=value` on the command line or a mapping in YAML "
+            "(e.g. hidden_dropout_prob=0.0)."
+        },
+    )
+
+
+@dataclass
+class DataArguments:
+    """Where the clips come from."""
+
+    dataset_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "A `medicane-hf build-dataset` output folder (store/, index/, normalization.json, "
+            "dataset_info.json). Empty: the embedded default synthetic basin (built once in the cache)."
+        },
+    )
+    max_train_samples: int | None = field(
+        default=None,
+        metadata={"help": "Use only N training clips, evenly spread over the split (quick runs, debugging)."},
+    )
+    max_eval_samples: int | None = field(
+        default=None,
+        metadata={
+            "help": "Use only N validation and N test clips, evenly spread over each split (quick runs)."
+        },
+    )
+
+
+@dataclass
+class RecipeArguments:
+    """The parts of the training recipe that TrainingArguments does not cover."""
+
+    scale_lr: bool = field(
+        default=False,
+        metadata={
+            "help": "Treat --learning_rate as a base rate for a total batch of 256 and use "
+            "learning_rate x total_batch / 256 (total_batch = per-device batch x processes x accumulation)."
+        },
+    )
+    warmup_epochs: float | None = field(
+        default=None,
+        metadata={"help": "Linear lr warmup length in epochs, used when --warmup_steps is 0."},
+    )
+    weight_decay_end: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight decay at the last step; the decay follows a cosine from --weight_decay to this value. "
+            "Empty: constant --weight_decay."
+        },
+    )
+    layer_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "Layer-wise lr decay: layer i of L gets lr x layer_decay^(L+1-i); embeddings the smallest, "
+            "heads the full rate (BEiT / VideoMAE fine-tuning). Empty or 1.0: off."
+        },
+    )
+    model_ema: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep an exponential moving average of the weights (timm ModelEmaV3). When on, evaluation, "
+            "best/ and final/ use the averaged weights."
+        },
+    )
+    model_ema_decay: float = field(default=0.9999, metadata={"help": "EMA decay per optimizer step."})
+    class_weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "Detection only: weights of the cross-entropy per class. `balanced`: n_train / "
+            "(n_classes x count of the class) from the train split; or a comma-separated list; empty: none."
+        },
+    )
+    num_plot_examples: int = field(
+        default=4, metadata={"help": "Specialization only: how many validation clips to plot reconstructed."}
+    )
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, RecipeArguments, TrainingArguments)
+
+
+@dataclass
+class ParsedArguments:
+    """The four argument groups of one run."""
+
+    model: ModelArguments
+    data: DataArguments
+    recipe: RecipeArguments
+    training: TrainingArguments
+
+    def groups(self) -> dict[str, Any]:
+        """The groups by name, in parsing order."""
+        return {"model": self.model, "data": self.data, "recipe": self.recipe, "training": self.training}
+
+
+class ArgumentFileError(ValueError):
+    """A YAML argument file that cannot be used; the message names the file and the key."""
+
+
+def make_parser() -> HfArgumentParser:
+    """A parser for every argument of every group; `--help` documents each one."""
+    return HfArgumentParser(ARGUMENT_CLASSES)
+
+
+def _known_keys(parser: HfArgumentParser) -> set[str]:
+    return {action.dest for action in parser._actions if action.dest != "help"}
+
+
+def read_yaml_arguments(path: str | Path, known: set[str]) -> dict[str, Any]:
+    """The mapping in the YAML file `path`, checked against the `known` argument names."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArgumentFileError(f"{path}: argument file not found")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ArgumentFileError(f"{path}: not valid YAML ({error})") from error
+    if not isinstance(values, dict):
+        raise ArgumentFileError(f"{path}: expected a mapping of argument: value, got {type(values).__name__}")
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ArgumentFileError(
+            f"{path}: unknown key {unknown[0]!r}" + (f" (and {unknown[1:]})" if unknown[1:] else "") + "; "
+            "every key must be an argument of the training script (run it with --help for the list)"
+        )
+    return values
+
+
+def parse_arguments(argv: list[str], stage_defaults: dict[str, Any] | None = None) -> ParsedArguments:
+    """Parse `argv`: an optional YAML file first, then flags that override it.
+
+    `stage_defaults` sits between the dataclass defaults and the file.
+    """
+    parser = make_parser()
+    known = _known_keys(parser)
+    if stage_defaults:
+        parser.set_defaults(**stage_defaults)
+    if argv and not argv[0].startswith("-") and argv[0].endswith((".yaml", ".yml")):
+        parser.set_defaults(**read_yaml_arguments(argv[0], known))
+        argv = argv[1:]
+    model, data, recipe, training, remaining = parser.parse_args_into_dataclasses(
+        args=argv, return_remaining_strings=True, look_for_args_file=False
+    )
+    if remaining:
+        parser.error(f"unrecognised arguments: {' '.join(remaining)}")
+    return ParsedArguments(model=model, data=data, recipe=recipe, training=training)
+
+
+def config_overrides(model_args: ModelArguments) -> dict[str, Any]:
+    """`--config_overrides` as a dict; values are parsed as YAML scalars (numbers, booleans, strings)."""
+    raw = model_args.config_overrides
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, dict):
+        return dict(raw)
+    overrides: dict[str, Any] = {}
+    for item in str(raw).split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--config_overrides: expected key=value, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def _plain(value: Any) -> Any:
+    """A YAML/JSON-friendly copy of an argument value (enums to their value, paths to str)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return value
+    return str(value)
+
+
+def arguments_as_dict(args: ParsedArguments) -> dict[str, Any]:
+    """Every init argument of every group, flat (the form a YAML argument file takes)."""
+    flat: dict[str, Any] = {}
+    for group in args.groups().values():
+        # TrainingArguments.to_dict turns its objects (accelerator config, enums) back into plain values
+        # and hides tokens.
+        values = group.to_dict() if isinstance(group, TrainingArguments) else dataclasses.asdict(group)
+        for f in dataclasses.fields(group):
+            if f.init and not f.name.startswith("_") and f.name in values:
+                value = values[f.name]
+                if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
+                    continue  # a hidden secret: never written, never read back
+                flat[f.name] = _plain(value)
+    return flat
+
+
+def save_arguments(
+    args: ParsedArguments, folder: str | Path, effective: dict[str, Any] | None = None
+) -> None:
+    """Write `training_arguments.yaml` (re-runnable: pass it back as the YAML file) and, when given,
+    `effective_settings.json` (what the run derived: effective lr, total batch, warmup steps, world size)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    header = "# Resolved arguments of this run; rerun with: train_<stage>.py THIS_FILE [--flag value ...]\n"
+    (folder / "training_arguments.yaml").write_text(
+        header + yaml.safe_dump(arguments_as_dict(args), sort_keys=True)
+    )
+    if effective is not None:
+        (folder / "effective_settings.json").write_text(
+            json.dumps(_plain(effective), indent=2, sort_keys=True)
+        )

@@ -1,0 +1,142 @@
+"""Does training learn? Short runs of the three stages on the embedded default (tiny preset, CPU).
+
+Used by the slow test ``tests/test_training_learning.py`` (small budget) and by
+``benchmarks/bench_learning.py`` (larger budget, figures into RESULTS.md).
+What is measured, each on data the run did not train on:
+
+- specialization: validation MAE loss before training (``eval_on_start``) and
+  after; the check asks for a fall of at least 30%. The check trains on raw
+  0..1 pixel targets (``norm_pix_loss=false``): with per-patch normalised targets
+  the loss of a short CPU run stays near 1 (the per-patch variance) and says
+  little;
+- detection (from the specialized encoder, as in the real pipeline): balanced
+  accuracy on the test storms (chance = 0.5), plus POD/FAR;
+- tracking (from the specialized encoder): median centre error on the test
+  storms against a constant guess (the train split's mean centre).
+
+Besides, `train_loss_fall` of every stage: the mean train loss of the last
+three log records against the first three (does the optimizer fit the data).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medicane_hf.training.run import run
+
+
+@dataclass(frozen=True)
+class LearningBudget:
+    """Optimizer steps per stage (batch 8) and evaluation sizes."""
+
+    specialization_steps: int = 300
+    detection_steps: int = 300
+    tracking_steps: int = 300
+    max_eval_samples: int | None = None
+
+
+def _common_flags(dataset_dir: Path, output_dir: Path, steps: int, budget: LearningBudget) -> list[str]:
+    flags = [
+        "--dataset_dir", str(dataset_dir),
+        "--output_dir", str(output_dir),
+        "--max_steps", str(steps),
+        "--per_device_train_batch_size", "8",
+        "--per_device_eval_batch_size", "32",
+        "--scale_lr", "false",
+        "--warmup_steps", "20",
+        "--lr_scheduler_type", "cosine",
+        "--eval_strategy", "steps", "--eval_steps", str(steps),
+        "--save_strategy", "no",
+        "--logging_steps", "10",
+        "--report_to", "none",
+        "--dataloader_num_workers", "0",
+        "--disable_tqdm", "true",
+        "--seed", "0",
+    ]  # fmt: skip
+    if budget.max_eval_samples is not None:
+        flags += ["--max_eval_samples", str(budget.max_eval_samples)]
+    return flags
+
+
+STAGE_FLAGS: dict[str, list[str]] = {
+    "specialization": [
+        "--learning_rate",
+        "1.5e-3",
+        "--eval_on_start",
+        "true",
+        "--config_overrides",
+        "norm_pix_loss=false",
+    ],
+    "detection": [
+        "--learning_rate",
+        "1e-3",
+        "--layer_decay",
+        "1.0",
+        "--drop_path_rate",
+        "0",
+        "--label_smoothing_factor",
+        "0",
+    ],
+    "tracking": ["--learning_rate", "5e-4", "--drop_path_rate", "0"],
+}
+
+
+def _records(output_dir: Path, key: str) -> list[dict[str, Any]]:
+    lines = (output_dir / "log.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if key in r]
+
+
+def train_loss_fall(output_dir: Path) -> float:
+    """1 - mean(last three logged train losses) / mean(first three)."""
+    losses = [r["loss"] for r in _records(output_dir, "loss")]
+    return 1.0 - sum(losses[-3:]) / sum(losses[:3])
+
+
+def run_stage(
+    stage: str,
+    dataset_dir: Path,
+    output_dir: Path,
+    steps: int,
+    budget: LearningBudget,
+    start_from: Path | None = None,
+) -> dict[str, float]:
+    """Train one stage and return its figures (see the module docstring)."""
+    flags = _common_flags(dataset_dir, output_dir, steps, budget) + STAGE_FLAGS[stage]
+    if start_from is not None:
+        flags += ["--model_name_or_path", str(start_from)]
+    test = run(stage, flags)
+    figures: dict[str, float] = {"steps": steps, "train_loss_fall": train_loss_fall(output_dir)}
+    if stage == "specialization":
+        evals = _records(output_dir, "eval_loss")
+        first, last = evals[0]["eval_loss"], evals[-1]["eval_loss"]
+        figures.update(val_loss_start=first, val_loss_end=last, fall=1 - last / first)
+    elif stage == "detection":
+        keys = ("balanced_accuracy", "pod", "far", "average_precision", "accuracy")
+        figures.update({k: float(test[f"test_{k}"]) for k in keys})
+    else:
+        keys = ("median_km", "mean_km", "baseline_median_km", "baseline_mean_km", "median_px")
+        figures.update({k: float(test[f"test_{k}"]) for k in keys})
+    return figures
+
+
+def run_learning_check(
+    dataset_dir: str | Path, work_dir: str | Path, budget: LearningBudget = LearningBudget()
+) -> dict:
+    """Specialization from scratch, then detection and tracking from its best model; figures per stage."""
+    dataset_dir, work_dir = Path(dataset_dir), Path(work_dir)
+    results = {
+        "specialization": run_stage(
+            "specialization", dataset_dir, work_dir / "specialization", budget.specialization_steps, budget
+        )
+    }
+    encoder = work_dir / "specialization" / "best"
+    results["detection"] = run_stage(
+        "detection", dataset_dir, work_dir / "detection", budget.detection_steps, budget, encoder
+    )
+    results["tracking"] = run_stage(
+        "tracking", dataset_dir, work_dir / "tracking", budget.tracking_steps, budget, encoder
+    )
+    return results

@@ -1,0 +1,181 @@
+"""Build the model of a stage: from a preset or a checkpoint, with the dataset's contract and a loading report.
+
+- From scratch: ``MedicaneVideoMAEConfig.from_preset(preset)`` with the clip
+  shape (frames, tile size, channels) taken from the dataset.
+- From a checkpoint (a ``save_pretrained`` folder, a ``medicane-hf convert``
+  output, or a Hub id): the checkpoint's clip shape must match the dataset's,
+  else the run is refused with what differs. Every key is accounted for: the
+  report lists what loaded, what is new (a fresh head) and what the checkpoint
+  had that this head does not use (e.g. the MAE decoder); an encoder weight
+  that did not load is an error (the old system silently trained from random
+  encoder weights because of a key prefix).
+- Either way the data contract (normalisation statistics, grid, tiles, frame
+  interval, class names) is copied from the dataset into the config, so it
+  travels with the saved model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
+from medicane_hf.training.arguments import ModelArguments, config_overrides
+from medicane_hf.training.tasks import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+SHAPE_KEYS = ("num_frames", "image_size", "num_channels")
+CONTRACT_KEYS = ("image_mean", "image_std", "grid", "tiles", "frame_interval_minutes")
+
+
+class ContractMismatchError(ValueError):
+    """The model expects clips of another shape than the dataset provides."""
+
+
+class EncoderNotLoadedError(RuntimeError):
+    """A checkpoint left encoder weights uninitialised."""
+
+
+@dataclass
+class LoadingReport:
+    """What happened to every key when a checkpoint was loaded."""
+
+    source: str
+    loaded: int = 0
+    newly_initialised: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines for the log."""
+
+        def short(keys: list[str]) -> str:
+            prefixes = sorted({k.split(".")[0] for k in keys})
+            return f"{len(keys)} ({', '.join(prefixes)})" if keys else "0"
+
+        return (
+            f"Loaded {self.loaded} weights from {self.source}; newly initialised {short(self.newly_initialised)}; "
+            f"in the checkpoint but unused {short(self.unused)}; shape mismatch {short(self.mismatched)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (written to `loading_report.json`)."""
+        return {
+            "source": self.source,
+            "loaded": self.loaded,
+            "newly_initialised": self.newly_initialised,
+            "unused": self.unused,
+            "mismatched": self.mismatched,
+        }
+
+
+def _image_size(value: Any) -> int:
+    return int(value if isinstance(value, int) else value[0])
+
+
+def check_contract(config: MedicaneVideoMAEConfig, contract: dict[str, Any], source: str) -> None:
+    """Refuse a model whose clip shape (frames, tile size, channels) differs from the dataset's."""
+    differences = []
+    for key in SHAPE_KEYS:
+        model_value = _image_size(config.image_size) if key == "image_size" else int(getattr(config, key))
+        if model_value != int(contract[key]):
+            differences.append(f"{key}: model {model_value}, dataset {contract[key]}")
+    if differences:
+        raise ContractMismatchError(
+            f"{source} expects {config.describe_data_contract()}, which does not match the dataset "
+            f"({'; '.join(differences)}). Rebuild the dataset with matching clip settings, or train a new model "
+            "from a preset (leave --model_name_or_path empty)."
+        )
+
+
+def contract_settings(contract: dict[str, Any]) -> dict[str, Any]:
+    """Config fields copied from the dataset into every model: statistics, grid, tiles, interval, classes."""
+    settings = {key: contract[key] for key in CONTRACT_KEYS if key in contract}
+    id2label = {int(k): str(v) for k, v in contract["id2label"].items()}
+    settings["id2label"] = id2label
+    settings["label2id"] = {name: i for i, name in id2label.items()}
+    return settings
+
+
+def recipe_settings(
+    model_args: ModelArguments, label_smoothing: float, class_weights: list[float] | None
+) -> dict:
+    """Config fields set by the recipe (only those given), then `--config_overrides`."""
+    settings: dict[str, Any] = {"label_smoothing": float(label_smoothing), "class_weights": class_weights}
+    for arg, key in (
+        ("drop_path_rate", "drop_path_rate"),
+        ("mask_ratio", "encoder_mask_ratio"),
+        ("decoder_mask_ratio", "decoder_mask_ratio"),
+    ):
+        value = getattr(model_args, arg)
+        if value is not None:
+            settings[key] = value
+    settings.update(config_overrides(model_args))
+    return settings
+
+
+def _encoder_parameter_names(model: nn.Module) -> list[str]:
+    prefix = getattr(model, "base_model_prefix", "videomae") + "."
+    return [name for name, _ in model.named_parameters() if name.startswith(prefix)]
+
+
+def loading_report(model: nn.Module, info: dict[str, Any], source: str) -> LoadingReport:
+    """Check the `output_loading_info` of `from_pretrained`; raise when encoder weights did not load."""
+    missing = sorted(info.get("missing_keys", []))
+    mismatched = sorted(
+        str(item[0] if isinstance(item, (tuple, list)) else item) for item in info.get("mismatched_keys", [])
+    )
+    encoder = _encoder_parameter_names(model)
+    not_loaded = [name for name in encoder if name in set(missing) | set(mismatched)]
+    if not_loaded:
+        what = "none of the" if len(not_loaded) == len(encoder) else f"{len(not_loaded)} of the"
+        raise EncoderNotLoadedError(
+            f"{source}: {what} {len(encoder)} encoder weights loaded (e.g. {not_loaded[:3]}). The checkpoint's keys "
+            "do not follow the `videomae.encoder.layer.N...` names: convert it first with `medicane-hf convert`."
+        )
+    total = len(dict(model.named_parameters()))
+    return LoadingReport(
+        source=source,
+        loaded=total - len(set(missing) | set(mismatched)),
+        newly_initialised=missing,
+        unused=sorted(info.get("unexpected_keys", [])),
+        mismatched=mismatched,
+    )
+
+
+def build_model(
+    task: TaskSpec,
+    model_args: ModelArguments,
+    contract: dict[str, Any],
+    *,
+    label_smoothing: float = 0.0,
+    class_weights: list[float] | None = None,
+) -> tuple[nn.Module, LoadingReport | None]:
+    """The stage's model with the dataset's contract; the loading report when it came from a checkpoint."""
+    model_class = task.model_class()
+    settings = {**contract_settings(contract), **recipe_settings(model_args, label_smoothing, class_weights)}
+    source = model_args.model_name_or_path
+    if not source:
+        shape = {key: int(contract[key]) for key in SHAPE_KEYS}
+        config = MedicaneVideoMAEConfig.from_preset(model_args.preset, **shape, **settings)
+        logger.info(
+            "New %s (preset %s): %s", model_class.__name__, model_args.preset, config.describe_data_contract()
+        )
+        return model_class(config), None
+
+    config = MedicaneVideoMAEConfig.from_pretrained(source)
+    check_contract(config, contract, source)
+    for key, value in settings.items():
+        setattr(config, key, value)
+    config.num_labels = len(config.id2label)
+    config._check_settings()
+    model, info = model_class.from_pretrained(
+        source, config=config, output_loading_info=True, ignore_mismatched_sizes=True
+    )
+    report = loading_report(model, info, source)
+    logger.warning(report.summary())
+    return model, report

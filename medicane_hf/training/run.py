@@ -1,0 +1,517 @@
+"""The entry point of all three stages: ``main(stage, argv)``.
+
+``scripts/train_specialization.py``, ``train_classification.py`` and
+``train_tracking.py`` call it; ``accelerate launch`` runs it once per process.
+The order is the one people expect from transformers' examples: arguments,
+logging, data, model, trainer, train (resuming), save, test, figures.
+
+Output folder::
+
+    training_arguments.yaml, effective_settings.json   resolved arguments and what the run derived
+    log.jsonl                                         train loss / lr records and every evaluation
+    runs/                                             TensorBoard
+    checkpoint-N/                                     resumable state (complete ones carry a marker)
+    best/  final/                                     save_pretrained folders with metrics.json
+    test_metrics.json, *.png                          the best model on the test split, figures
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from accelerate import PartialState
+from torch.utils.data import Dataset, Subset
+from transformers import TrainerCallback, set_seed
+from transformers.utils import logging as hf_logging
+
+from medicane_hf.training.arguments import (
+    ArgumentFileError,
+    ParsedArguments,
+    arguments_as_dict,
+    parse_arguments,
+    save_arguments,
+)
+from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
+from medicane_hf.training.checkpoints import last_complete_checkpoint, remove_incomplete_checkpoints
+from medicane_hf.training.models import ContractMismatchError, EncoderNotLoadedError, build_model
+from medicane_hf.training.optim import scaled_learning_rate
+from medicane_hf.training.seeding import PerSampleSeeded, SetEpochCallback
+from medicane_hf.training.tasks import (
+    TASKS,
+    MetricContext,
+    TaskSpec,
+    dataset_targets,
+    parse_class_weights,
+)
+from medicane_hf.training.trainer import MedicaneTrainer, NonFiniteLossError, save_model_folder
+
+logger = logging.getLogger("medicane_hf.training")
+
+
+class DatasetTooSmallError(ValueError):
+    """The train split cannot fill one optimizer step."""
+
+
+@dataclass
+class RunPlan:
+    """What the run derived from its arguments and the data (saved as `effective_settings.json`)."""
+
+    world_size: int
+    total_train_batch_size: int
+    base_learning_rate: float
+    learning_rate: float
+    updates_per_epoch: int
+    warmup_steps: int
+    num_train_clips: int
+    num_validation_clips: int
+    num_test_clips: int
+    dataset_dir: str
+    resumed_from: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- arguments
+
+
+def stage_defaults(task: TaskSpec, quick: bool) -> dict[str, Any]:
+    """Argument defaults of a stage: its recipe, plus the short schedule of the no-argument run."""
+    defaults = {
+        **task.recipe,
+        **device_defaults(),
+        "metric_for_best_model": task.metric_for_best_model,
+        "greater_is_better": task.greater_is_better,
+        "output_dir": str(Path("outputs") / task.name),
+    }
+    if quick:
+        defaults.update(task.quick_run)
+        defaults["output_dir"] = str(task.default_output_dir(task.quick_run.get("preset", "tiny")))
+    return defaults
+
+
+def device_defaults() -> dict[str, Any]:
+    """`use_cpu` when the launcher asks for the CPU (ACCELERATE_USE_CPU), or starts several processes on a
+    machine without GPUs.
+
+    Without it, processes started by `accelerate launch` on a CPU-only machine do not join one process
+    group: each would train alone on the whole data.
+    """
+    asked = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return {"use_cpu": True} if asked or (several and not torch.cuda.is_available()) else {}
+
+
+def check_processes_joined(args: ParsedArguments) -> None:
+    """Refuse to go on when the launcher started several processes that did not form one group."""
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and args.training.world_size != launched:
+        raise RuntimeError(
+            f"{launched} processes were launched but they did not join one process group (world size "
+            f"{args.training.world_size}); on a CPU-only machine pass --use_cpu or launch with "
+            "ACCELERATE_USE_CPU=1 (see accelerate_configs/cpu_ddp.yaml)"
+        )
+
+
+def _setup_logging(args: ParsedArguments) -> None:
+    level = logging.INFO if args.training.should_log else logging.WARNING
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level, force=True)
+    # transformers at INFO prints every config and weight file it touches; like its own examples, follow
+    # --log_level (default "passive": warnings only) so that our own INFO lines stay readable.
+    hf_logging.set_verbosity(args.training.get_process_log_level())
+    hf_logging.enable_default_handler()
+    hf_logging.enable_explicit_format()
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def _spread_subset(dataset: Dataset, limit: int | None) -> Dataset:
+    """`limit` clips evenly spread over `dataset` (clips are in time order: the first N would be one storm)."""
+    if limit is None or limit >= len(dataset):
+        return dataset
+    return Subset(dataset, np.linspace(0, len(dataset) - 1, limit).round().astype(int).tolist())
+
+
+def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, dict[str, Any], dict[str, Dataset]]:
+    """(dataset folder, data contract, {train, validation, test} datasets)."""
+    from medicane_hf.data.datasets import load_clip_datasets, read_dataset_contract
+
+    if args.data.dataset_dir:
+        dataset_dir = Path(args.data.dataset_dir)
+    else:
+        from medicane_hf.data.default import ensure_default_dataset
+
+        dataset_dir = Path(ensure_default_dataset())
+        logger.warning("No --dataset_dir: using the embedded default synthetic basin at %s", dataset_dir)
+    contract = read_dataset_contract(dataset_dir)
+    splits = load_clip_datasets(dataset_dir, task.data_task, ("train", "validation", "test"))
+    splits["train"] = _spread_subset(splits["train"], args.data.max_train_samples)
+    for name in ("validation", "test"):
+        splits[name] = _spread_subset(splits[name], args.data.max_eval_samples)
+    for name, dataset in splits.items():
+        if len(dataset) == 0:
+            raise DatasetTooSmallError(
+                f"{dataset_dir}: the {name} split of the {task.name} data has no clips"
+            )
+    return dataset_dir, contract, splits
+
+
+def check_train_size(num_train: int, args: ParsedArguments) -> int:
+    """The global batch (per-device x processes x accumulation); an error if the train split cannot fill it."""
+    training = args.training
+    global_batch = (
+        training.per_device_train_batch_size * training.world_size * training.gradient_accumulation_steps
+    )
+    if num_train < global_batch:
+        raise DatasetTooSmallError(
+            f"the train split has {num_train} clips, fewer than one optimizer step needs "
+            f"({training.per_device_train_batch_size} per device x {training.world_size} processes x "
+            f"{training.gradient_accumulation_steps} accumulation = {global_batch}); lower "
+            "--per_device_train_batch_size or --gradient_accumulation_steps, or use more data"
+        )
+    return global_batch
+
+
+def plan_run(task: TaskSpec, args: ParsedArguments, splits: dict[str, Dataset], dataset_dir: Path) -> RunPlan:
+    """Scale the lr, turn warmup epochs into steps, write both into the TrainingArguments; return the plan."""
+    training, recipe = args.training, args.recipe
+    global_batch = check_train_size(len(splits["train"]), args)
+    batches_per_epoch = len(splits["train"]) // (training.per_device_train_batch_size * training.world_size)
+    if not training.dataloader_drop_last:
+        batches_per_epoch = math.ceil(
+            len(splits["train"]) / (training.per_device_train_batch_size * training.world_size)
+        )
+    updates_per_epoch = max(batches_per_epoch // training.gradient_accumulation_steps, 1)
+    base_lr = training.learning_rate
+    if recipe.scale_lr:
+        training.learning_rate = scaled_learning_rate(base_lr, global_batch)
+    if recipe.warmup_epochs is not None and training.warmup_steps == 0:
+        training.warmup_steps = int(round(recipe.warmup_epochs * updates_per_epoch))
+    total_steps = (
+        training.max_steps
+        if training.max_steps > 0
+        else math.ceil(training.num_train_epochs * updates_per_epoch)
+    )
+    plan = RunPlan(
+        world_size=training.world_size,
+        total_train_batch_size=global_batch,
+        base_learning_rate=base_lr,
+        learning_rate=training.learning_rate,
+        updates_per_epoch=updates_per_epoch,
+        warmup_steps=training.get_warmup_steps(total_steps),
+        num_train_clips=len(splits["train"]),
+        num_validation_clips=len(splits["validation"]),
+        num_test_clips=len(splits["test"]),
+        dataset_dir=str(dataset_dir),
+    )
+    logger.warning(
+        "Effective learning rate %.4g (%s), total batch %d (%d process(es)), %d updates per epoch, %d warmup steps",
+        plan.learning_rate,
+        f"base {base_lr:.4g} x {global_batch}/256" if recipe.scale_lr else "not scaled",
+        global_batch,
+        plan.world_size,
+        updates_per_epoch,
+        plan.warmup_steps,
+    )
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+
+def metric_context(task: TaskSpec, contract: dict[str, Any], splits: dict[str, Dataset]) -> MetricContext:
+    """Class names, grid and (tracking) the train-mean baseline for the stage's metrics."""
+    from medicane_hf.data.geo import SeviriGrid
+
+    context = MetricContext(
+        class_names=list(contract["class_names"]), grid=SeviriGrid.from_dict(contract["grid"])
+    )
+    if task.name == "tracking":
+        context.baseline_xy = dataset_targets(splits["train"]).mean(axis=0)
+    return context
+
+
+def resolve_resume(args: ParsedArguments) -> str | None:
+    """`--resume_from_checkpoint PATH`, else the newest complete checkpoint in the output folder, else None."""
+    given = args.training.resume_from_checkpoint
+    if given:
+        if not Path(given).is_dir():
+            raise FileNotFoundError(f"--resume_from_checkpoint {given}: no such folder")
+        return str(given)
+    output_dir = Path(args.training.output_dir)
+    if args.training.should_save:
+        remove_incomplete_checkpoints(output_dir)
+    PartialState().wait_for_everyone()
+    last = last_complete_checkpoint(output_dir)
+    return None if last is None else str(last)
+
+
+def make_trainer(
+    task: TaskSpec,
+    args: ParsedArguments,
+    model: torch.nn.Module,
+    splits: dict[str, Dataset],
+    context: MetricContext,
+    callbacks: list[TrainerCallback] | None = None,
+) -> MedicaneTrainer:
+    """The stage's trainer with the recipe's callbacks."""
+    output_dir = Path(args.training.output_dir)
+    recipe = args.recipe
+    all_callbacks: list[TrainerCallback] = []
+    if recipe.weight_decay_end is not None:
+        all_callbacks.append(WeightDecayScheduleCallback(args.training.weight_decay, recipe.weight_decay_end))
+    all_callbacks.append(JsonlLogCallback(output_dir / LOG_FILE))
+    train_dataset = PerSampleSeeded(splits["train"], args.training.seed)
+    all_callbacks.append(SetEpochCallback(train_dataset))
+    all_callbacks.extend(callbacks or [])
+    metrics_fn = None
+    if task.metrics_fn is not None:
+        metrics_fn = lambda prediction, dataset: task.metrics_fn(prediction, dataset, context)  # noqa: E731
+    arguments_yaml = yaml.safe_dump(arguments_as_dict(args), sort_keys=True)
+    return MedicaneTrainer(
+        model=model,
+        args=args.training,
+        train_dataset=train_dataset,
+        eval_dataset=splits["validation"],
+        callbacks=all_callbacks,
+        layer_decay=recipe.layer_decay,
+        ema_decay=recipe.model_ema_decay if recipe.model_ema else None,
+        predictions_fn=task.predictions_fn,
+        metrics_fn=metrics_fn,
+        best_dir=output_dir / "best",
+        extra_files={"training_arguments.yaml": arguments_yaml},
+    )
+
+
+# ---------------------------------------------------------------------------------------------- the end of a run
+
+
+def _load_weights_from(model: torch.nn.Module, folder: Path, model_class: type) -> None:
+    state = model_class.from_pretrained(folder).state_dict()
+    model.load_state_dict(state)
+
+
+def finish(
+    task: TaskSpec,
+    trainer: MedicaneTrainer,
+    splits: dict[str, Dataset],
+    context: MetricContext,
+    num_plot_examples: int = 4,
+) -> dict[str, Any]:
+    """Save `final/`, evaluate the best model once on the test split, write metrics and figures."""
+    args = trainer.args
+    output_dir = Path(args.output_dir)
+    unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+    if trainer.ema is not None:
+        # With EMA on, the averaged weights are what evaluation measured: they become the model.
+        unwrapped.load_state_dict(trainer.ema.module.state_dict())
+        trainer.ema = None
+    final_metrics = {"global_step": trainer.state.global_step, "best_metric": trainer.state.best_metric}
+    if args.should_save:
+        save_model_folder(unwrapped, output_dir / "final", final_metrics, trainer.extra_files)
+    trainer.accelerator.wait_for_everyone()
+
+    best_dir = output_dir / "best"
+    evaluated = "final"
+    if (best_dir / "config.json").is_file():
+        _load_weights_from(unwrapped, best_dir, type(unwrapped))
+        evaluated = "best"
+    test_metrics = trainer.evaluate(splits["test"], metric_key_prefix="test")
+    full_test = dict(context.last_full_metrics)
+    summary = {"evaluated_model": evaluated, **test_metrics}
+    if args.should_save:
+        _write_json(output_dir / "test_metrics.json", summary)
+        if evaluated == "best":
+            best_metrics = json.loads((best_dir / "metrics.json").read_text())
+            best_metrics.update(test_metrics)
+            _write_json(best_dir / "metrics.json", best_metrics)
+        _draw_figures(task, trainer, splits, full_test, output_dir, num_plot_examples)
+    return summary
+
+
+def _write_json(path: Path, values: dict[str, Any]) -> None:
+    def plain(value: Any) -> Any:
+        if isinstance(value, (np.integer, np.floating)):
+            return value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    path.write_text(
+        json.dumps({k: plain(v) for k, v in values.items()}, indent=2, sort_keys=True, default=str)
+    )
+
+
+# The series worth a curve: the rest of the log (confusion counts, timings, test_*) stays in log.jsonl.
+CURVE_KEYS = (
+    "loss", "learning_rate", "grad_norm", "weight_decay", "eval_loss",
+    "eval_balanced_accuracy", "eval_pod", "eval_far", "eval_csi", "eval_hss", "eval_average_precision",
+    "eval_median_km", "eval_mean_km", "eval_p90_km", "eval_baseline_median_km",
+)  # fmt: skip
+
+
+def _curve_records(log_path: Path) -> list[dict[str, Any]]:
+    """The training log reduced to `step` and the `CURVE_KEYS` series."""
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    kept = [{k: v for k, v in r.items() if k in CURVE_KEYS or k == "step"} for r in records]
+    return [r for r in kept if len(r) > 1]
+
+
+def _draw_figures(
+    task: TaskSpec,
+    trainer: MedicaneTrainer,
+    splits: dict[str, Dataset],
+    full_test: dict[str, Any],
+    output_dir: Path,
+    num_plot_examples: int = 4,
+) -> None:
+    """Training curves, plus the stage's own figure; a figure that fails is logged, not fatal."""
+    from medicane_hf.evaluation import plots
+
+    jobs: list[tuple[str, Any]] = [
+        (
+            "training_curves.png",
+            lambda p: plots.plot_training_curves(_curve_records(output_dir / LOG_FILE), p),
+        )
+    ]
+    if task.name == "detection" and "confusion_matrix" in full_test:
+        jobs.append(
+            (
+                "confusion_matrix_test.png",
+                lambda p: plots.plot_confusion_matrix(
+                    full_test["confusion_matrix"], full_test["class_names"], p
+                ),
+            )
+        )
+    if task.name == "tracking" and "errors" in full_test:
+        full_test["errors"].to_csv(output_dir / "test_errors.csv", index=False)
+        jobs.append(
+            ("tracking_errors_test.png", lambda p: plots.plot_tracking_errors(full_test["errors"], p))
+        )
+    if task.name == "specialization":
+        jobs.append(
+            (
+                "reconstructions.png",
+                lambda p: _plot_reconstructions(trainer, splits["validation"], p, num_plot_examples),
+            )
+        )
+    for name, draw in jobs:
+        try:
+            draw(output_dir / name)
+        except Exception as error:  # a figure must not lose a finished run
+            logger.warning("Could not draw %s: %s", name, error)
+
+
+@torch.no_grad()
+def _plot_reconstructions(trainer: MedicaneTrainer, dataset: Dataset, path: Path, count: int = 4) -> None:
+    from medicane_hf.evaluation.plots import plot_reconstructions
+
+    model = trainer.accelerator.unwrap_model(trainer.model).eval()
+    count = min(count, len(dataset))
+    pixel_values = torch.stack([dataset[i]["pixel_values"] for i in range(count)]).to(trainer.args.device)
+    generator = torch.Generator(device=pixel_values.device).manual_seed(trainer.args.seed)
+    outputs = model(pixel_values, generator=generator)
+    original = model.masked_video(pixel_values, torch.zeros_like(outputs.bool_masked_pos)).clamp(0, 1)
+    reconstruction = model.reconstruct_video(pixel_values, outputs)
+    hidden = model.masked_video(pixel_values, outputs.bool_masked_pos, fill=-1.0)
+    mask_video = (hidden < 0).all(dim=2)
+    plot_reconstructions(original.cpu(), reconstruction.cpu(), mask_video.cpu(), path)
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
+    """Train stage `stage` with arguments `argv`; returns the test metrics. Raises on errors."""
+    task = TASKS[stage]
+    quick = len(argv) == 0
+    args = parse_arguments(argv, stage_defaults(task, quick))
+    _setup_logging(args)
+    check_processes_joined(args)
+    if quick:
+        logger.warning(
+            "No arguments: running the embedded default (synthetic basin, %s preset, %d steps) into %s. "
+            "Pass a YAML file from configs/ and/or flags for a real run; --help lists them.",
+            args.model.preset,
+            args.training.max_steps,
+            args.training.output_dir,
+        )
+        if task.name != "specialization" and args.model.model_name_or_path is None:
+            pretrained = TASKS["specialization"].default_output_dir() / "best"
+            if (pretrained / "config.json").is_file():
+                args.model.model_name_or_path = str(pretrained)
+                logger.warning("Starting from the default specialization model %s", pretrained)
+    dataset_dir, contract, splits = load_data(task, args)
+    plan = plan_run(task, args, splits, dataset_dir)
+    class_weights = None
+    if task.name == "detection":
+        class_weights = parse_class_weights(
+            args.recipe.class_weights, splits["train"], len(contract["class_names"])
+        )
+    # Seed before building the model, so that the seed covers the initialisation of new weights.
+    set_seed(args.training.seed)
+    model, report = build_model(
+        task,
+        args.model,
+        contract,
+        label_smoothing=args.training.label_smoothing_factor,
+        class_weights=class_weights,
+    )
+    context = metric_context(task, contract, splits)
+    trainer = make_trainer(task, args, model, splits, context, callbacks)
+    output_dir = Path(args.training.output_dir)
+    plan.resumed_from = resolve_resume(args)
+    if trainer.args.should_save:
+        save_arguments(args, output_dir, effective=vars(plan))
+        if report is not None:
+            _write_json(output_dir / "loading_report.json", report.to_dict())
+    if plan.resumed_from:
+        logger.warning("Resuming from %s", plan.resumed_from)
+    start = time.time()
+    trainer.train(resume_from_checkpoint=plan.resumed_from)
+    summary = finish(task, trainer, splits, context, args.recipe.num_plot_examples)
+    if trainer.args.should_save:
+        print(_closing_lines(task, output_dir, summary, time.time() - start), flush=True)
+    return summary
+
+
+def _closing_lines(task: TaskSpec, output_dir: Path, summary: dict[str, Any], seconds: float) -> str:
+    key = f"test_{task.metric_for_best_model}"
+    score = f"{key} = {summary[key]:.4g}" if isinstance(summary.get(key), float) else ""
+    return (
+        f"\n{task.name}: done in {seconds:.0f} s. {score} ({summary['evaluated_model']} model)\n"
+        f"  outputs:     {output_dir.resolve()}\n"
+        f"  best model:  {(output_dir / 'best').resolve()}\n"
+        f"  last model:  {(output_dir / 'final').resolve()}\n"
+        f"  log:         {(output_dir / LOG_FILE).resolve()}  (TensorBoard: tensorboard --logdir {output_dir})"
+    )
+
+
+def main(stage: str, argv: list[str] | None = None, callbacks: list[TrainerCallback] | None = None) -> int:
+    """Command-line entry: 0 on success; 1 for a run stopped on a non-finite loss; 2 for unusable input
+    (argument file, dataset, checkpoint), each with a one-paragraph message instead of a traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        run(stage, argv, callbacks)
+    except NonFiniteLossError as error:
+        logger.error("%s", error)
+        return 1
+    except (
+        ArgumentFileError,
+        ContractMismatchError,
+        EncoderNotLoadedError,
+        DatasetTooSmallError,
+        FileNotFoundError,
+    ) as error:
+        logger.error("%s: %s", type(error).__name__, error)
+        return 2
+    return 0

@@ -1,0 +1,15 @@
+#!/usr/bin/env python
+"""Train the detection stage. With no arguments: the embedded default (tiny model, synthetic basin).
+
+    python scripts/train_classification.py                                   # the embedded default, ~2 minutes on CPU
+    accelerate launch --config_file accelerate_configs/<cfg>.yaml scripts/train_classification.py configs/classification/small.yaml [--flag value ...]
+
+Every argument: `python scripts/train_classification.py --help`; docs/training.md explains the recipe.
+"""
+
+import sys
+
+from medicane_hf.training.run import main
+
+if __name__ == "__main__":
+    sys.exit(main("detection"))

@@ -1,0 +1,15 @@
+#!/usr/bin/env python
+"""Train the tracking stage. With no arguments: the embedded default (tiny model, synthetic basin).
+
+    python scripts/train_tracking.py                                   # the embedded default, ~2 minutes on CPU
+    accelerate launch --config_file accelerate_configs/<cfg>.yaml scripts/train_tracking.py configs/tracking/small.yaml [--flag value ...]
+
+Every argument: `python scripts/train_tracking.py --help`; docs/training.md explains the recipe.
+"""
+
+import sys
+
+from medicane_hf.training.run import main
+
+if __name__ == "__main__":
+    sys.exit(main("tracking"))

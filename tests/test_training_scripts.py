@@ -1,0 +1,167 @@
+"""Smoke tests of the three training entry points on the embedded default dataset.
+
+Each stage runs `main()` for a few steps, the result reloads with `from_pretrained`, and a second call
+resumes from the newest complete checkpoint. Detection and tracking start from the specialization run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from medicane_hf.modeling_medicane import (
+    MedicaneVideoMAEForDetection,
+    MedicaneVideoMAEForPreTraining,
+    MedicaneVideoMAEForTracking,
+)
+from medicane_hf.training.callbacks import LOG_FILE
+from medicane_hf.training.checkpoints import last_complete_checkpoint
+from medicane_hf.training.run import DatasetTooSmallError, main, run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """One intra-op thread: on a small shared machine more threads fight each other (10x slower seen)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset_dir() -> Path:
+    from medicane_hf.data.default import ensure_default_dataset
+
+    return Path(ensure_default_dataset())
+
+
+def quick_flags(dataset_dir: Path, output_dir: Path, steps: int = 4) -> list[str]:
+    return [
+        "--dataset_dir", str(dataset_dir),
+        "--output_dir", str(output_dir),
+        "--max_steps", str(steps),
+        "--per_device_train_batch_size", "2",
+        "--per_device_eval_batch_size", "8",
+        "--max_train_samples", "16",
+        "--max_eval_samples", "8",
+        "--eval_strategy", "steps", "--eval_steps", "2",
+        "--save_strategy", "steps", "--save_steps", "2",
+        "--logging_steps", "1",
+        "--warmup_steps", "1",
+        "--report_to", "none",
+        "--dataloader_num_workers", "0",
+        "--disable_tqdm", "true",
+    ]  # fmt: skip
+
+
+def records(output_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (output_dir / LOG_FILE).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def specialization_run(dataset_dir, tmp_path_factory) -> Path:
+    output_dir = tmp_path_factory.mktemp("specialization")
+    assert main("specialization", quick_flags(dataset_dir, output_dir)) == 0
+    return output_dir
+
+
+def test_specialization_outputs_reload_and_resume(specialization_run, dataset_dir):
+    out = specialization_run
+    for name in (
+        "training_arguments.yaml",
+        "effective_settings.json",
+        "test_metrics.json",
+        "training_curves.png",
+        "reconstructions.png",
+    ):
+        assert (out / name).is_file(), name
+    model = MedicaneVideoMAEForPreTraining.from_pretrained(out / "best")
+    contract = json.loads((dataset_dir / "normalization.json").read_text())
+    assert model.config.image_mean == pytest.approx(contract["image_mean"])
+    assert model.config.tiles["tile_size"] == 64
+    best = json.loads((out / "best" / "metrics.json").read_text())
+    assert "eval_loss" in best and "test_loss" in best  # chosen on validation, tested once
+    assert yaml.safe_load((out / "best" / "training_arguments.yaml").read_text())["max_steps"] == 4
+    evals = [r for r in records(out) if "eval_loss" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert last_complete_checkpoint(out).name == "checkpoint-4"
+
+    # Resume: the same command with a longer schedule continues from checkpoint-4.
+    assert main("specialization", quick_flags(dataset_dir, out, steps=6)) == 0
+    state = json.loads((last_complete_checkpoint(out) / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+    assert json.loads((out / "effective_settings.json").read_text())["resumed_from"].endswith("checkpoint-4")
+    steps = [r["step"] for r in records(out) if "loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]  # steps 1-4 not trained again
+
+
+def test_detection_starts_from_the_specialized_encoder(specialization_run, dataset_dir, tmp_path):
+    flags = quick_flags(dataset_dir, tmp_path) + ["--model_name_or_path", str(specialization_run / "best")]
+    assert main("detection", flags + ["--class_weights", "1,3"]) == 0
+    report = json.loads((tmp_path / "loading_report.json").read_text())
+    assert {k.split(".")[0] for k in report["newly_initialised"]} == {"classifier", "fc_norm"}
+    assert any(k.startswith("decoder.") for k in report["unused"])
+    model = MedicaneVideoMAEForDetection.from_pretrained(tmp_path / "best")
+    assert model.config.class_weights == [1.0, 3.0] and model.config.label_smoothing == pytest.approx(0.1)
+    test = json.loads((tmp_path / "test_metrics.json").read_text())
+    for key in (
+        "test_accuracy",
+        "test_balanced_accuracy",
+        "test_pod",
+        "test_far",
+        "test_csi",
+        "test_hss",
+        "test_average_precision",
+    ):
+        assert key in test, key
+    assert (tmp_path / "confusion_matrix_test.png").is_file()
+
+
+def test_tracking_reports_km_and_px(specialization_run, dataset_dir, tmp_path):
+    flags = quick_flags(dataset_dir, tmp_path) + ["--model_name_or_path", str(specialization_run / "best")]
+    assert main("tracking", flags) == 0
+    MedicaneVideoMAEForTracking.from_pretrained(tmp_path / "final")
+    test = json.loads((tmp_path / "test_metrics.json").read_text())
+    for key in (
+        "test_mean_km",
+        "test_median_km",
+        "test_rms_km",
+        "test_p90_km",
+        "test_median_px",
+        "test_baseline_median_km",
+    ):
+        assert key in test, key
+    assert test["test_count"] == 8
+    assert (tmp_path / "tracking_errors_test.png").is_file()
+    assert (tmp_path / "test_errors.csv").is_file()
+
+
+def test_train_split_smaller_than_a_global_batch(dataset_dir, tmp_path):
+    flags = quick_flags(dataset_dir, tmp_path) + [
+        "--max_train_samples",
+        "3",
+        "--per_device_train_batch_size",
+        "4",
+    ]
+    with pytest.raises(DatasetTooSmallError, match="3 clips, fewer than one optimizer step needs"):
+        run("detection", flags)
+    assert main("detection", flags) == 2  # the command line gets a message and exit code 2, not a traceback
+
+
+def test_script_help_lists_the_arguments():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "train_tracking.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert "--model_name_or_path" in result.stdout and "--layer_decay" in result.stdout
