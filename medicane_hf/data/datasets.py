@@ -34,6 +34,7 @@ from medicane_hf.data.index import frame_index_array, load_index
 from medicane_hf.data.transforms import MultiScaleCrop, to_model_input
 
 __all__ = [
+    "DEFAULT_TRACKING_SHIFT_FRACTION",
     "TASKS",
     "ClipVideoDataset",
     "DetectionDataset",
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 TASKS = ("specialization", "detection", "tracking")
+# Tracking train tiles move by up to this fraction of the tile side (16 px on 64-px tiles): far
+# enough to decorrelate position from storm, near enough that the storm stays well inside.
+DEFAULT_TRACKING_SHIFT_FRACTION = 0.25
 Transform = Callable[[torch.Tensor], torch.Tensor]
 StoreLike = FrameStore | str | os.PathLike[str]
 
@@ -163,7 +167,18 @@ class DetectionDataset(ClipVideoDataset):
 class TrackingDataset(ClipVideoDataset):
     """Clips with a target -> ``{"pixel_values", "labels": float32 [2] = (x, y) in tile pixels}``.
 
-    Transforms must not move pixels (no crops): the target would no longer match.
+    Transforms must not move pixels (no crops): the target would no longer match. Translation is
+    done here instead, where the target can follow: with ``max_shift > 0`` each item reads its
+    tile at ``(x0 + dx, y0 + dy)`` with integer ``dx, dy`` drawn uniformly from
+    ``[-max_shift, max_shift]`` (torch's global generator, so ``PerSampleSeeded`` makes it
+    exact-resume safe) and returns the target ``(x - dx, y - dy)``. Only shifts that keep the
+    window inside the grid and the centre at least ``shift_margin`` px inside the tile are drawn.
+    With ~50 storm clips per split this turns each target into ``(2 max_shift + 1)^2`` distinct
+    (image, target) pairs, so the regressor cannot memorise a position per storm.
+
+    Args:
+        max_shift: largest translation in pixels (0 = none; use it for the train split only).
+        shift_margin: the shifted centre stays this many pixels from every tile edge.
     """
 
     def __init__(
@@ -173,10 +188,20 @@ class TrackingDataset(ClipVideoDataset):
         normalization: dict[str, Sequence[float]],
         transform: Transform | None = None,
         tile_size: int | None = None,
+        *,
+        max_shift: int = 0,
+        shift_margin: int = 8,
     ) -> None:
         has_target = np.asarray(index_split["has_target"], dtype=bool)
         index_split = index_split.select(np.flatnonzero(has_target))
         super().__init__(index_split, store, normalization, transform, tile_size)
+        if max_shift < 0 or shift_margin < 0 or 2 * shift_margin >= self.tile_size:
+            raise ValueError(
+                f"max_shift ({max_shift}) and shift_margin ({shift_margin}) must be >= 0 and "
+                f"2 x shift_margin < tile_size ({self.tile_size})"
+            )
+        self.max_shift = int(max_shift)
+        self.shift_margin = int(shift_margin)
         self.targets = np.stack(
             [
                 np.asarray(index_split["target_x"], np.float32),
@@ -185,8 +210,41 @@ class TrackingDataset(ClipVideoDataset):
             axis=1,
         ).reshape(-1, 2)
 
+    def _shift_range(self, offset: int, target: float, extent: int) -> tuple[int, int]:
+        """Allowed shifts along one axis: window inside ``[0, extent)``, centre inside the margin."""
+        lo = max(-self.max_shift, -offset, int(np.ceil(target - (self.tile_size - self.shift_margin))))
+        hi = min(self.max_shift, extent - self.tile_size - offset, int(np.floor(target - self.shift_margin)))
+        return (lo, hi) if lo <= hi else (0, 0)  # centre already outside the margin: do not move it
+
+    def _draw_shift(self, i: int) -> tuple[int, int]:
+        """One random ``(dx, dy)`` for row ``i`` (pixels)."""
+        if self.max_shift == 0:
+            return 0, 0
+        store = self.store
+        shifts = []
+        for offset, target, extent in (
+            (int(self.x0[i]), float(self.targets[i, 0]), store.width),
+            (int(self.y0[i]), float(self.targets[i, 1]), store.height),
+        ):
+            lo, hi = self._shift_range(offset, target, extent)
+            shifts.append(lo + int(torch.randint(hi - lo + 1, (1,)).item()))
+        return shifts[0], shifts[1]
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.pixel_values(i), "labels": torch.from_numpy(self.targets[i].copy())}
+        dx, dy = self._draw_shift(i)
+        if dx == 0 and dy == 0:
+            pixel_values = self.pixel_values(i)
+        else:
+            clip = self.store.read_clip(
+                self.frame_indices[i],
+                int(self.y0[i]) + dy,
+                int(self.x0[i]) + dx,
+                self.tile_size,
+                self.tile_size,
+            )
+            pixel_values = to_model_input(clip, self.mean, self.std, self.transform)
+        target = self.targets[i] - np.asarray([dx, dy], dtype=np.float32)
+        return {"pixel_values": pixel_values, "labels": torch.from_numpy(target)}
 
 
 class PretrainingDataset(_StoreMixin, Dataset):
@@ -280,6 +338,7 @@ def load_clip_datasets(
     *,
     train_transform: Transform | None = None,
     any_position: bool = False,
+    train_max_shift: int | None = None,
 ) -> dict[str, Dataset]:
     """torch datasets of a build-dataset folder for one task.
 
@@ -294,6 +353,9 @@ def load_clip_datasets(
             detection and tracking default to none.
         any_position: specialization only: draw the tile anywhere on the frame instead of from
             the tile layout.
+        train_max_shift: tracking only: random translation of the train tiles in pixels (see
+            ``TrackingDataset``); None = ``DEFAULT_TRACKING_SHIFT_FRACTION`` x tile side, 0 = off.
+            Validation and test tiles never move.
 
     Returns:
         ``{split: Dataset}`` in the order of ``splits``.
@@ -322,5 +384,10 @@ def load_clip_datasets(
         elif task == "detection":
             out[split] = DetectionDataset(index[split], store, norm, transform, tile)
         else:
-            out[split] = TrackingDataset(index[split], store, norm, transform, tile)
+            shift = 0
+            if split == "train":
+                shift = (
+                    int(DEFAULT_TRACKING_SHIFT_FRACTION * tile) if train_max_shift is None else train_max_shift
+                )
+            out[split] = TrackingDataset(index[split], store, norm, transform, tile, max_shift=shift)
     return out
