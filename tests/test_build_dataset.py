@@ -202,10 +202,11 @@ def test_ensure_default_dataset_builds_once(tmp_path: Path, monkeypatch: pytest.
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(builds) == 1 and results == [tmp_path / "default-v1"] * 2
-    info = json.loads((tmp_path / "default-v1" / "dataset_info.json").read_text())
-    assert info["out_dir"] == str(tmp_path / "default-v1")
-    assert (tmp_path / "default-v1" / "source" / "tracks.csv").is_file()
-    assert not list(tmp_path.glob(".default-v1-building-*"))
+    name = default_module.DEFAULT_NAME
+    assert len(builds) == 1 and results == [tmp_path / name] * 2
+    info = json.loads((tmp_path / name / "dataset_info.json").read_text())
+    assert info["out_dir"] == str(tmp_path / name)
+    assert (tmp_path / name / "source" / "tracks.csv").is_file()
+    assert not list(tmp_path.glob(f".{name}-building-*"))
     # cached: no second build
-    assert default_module.ensure_default_dataset(tmp_path) == tmp_path / "default-v1" and len(builds) == 1
+    assert default_module.ensure_default_dataset(tmp_path) == tmp_path / name and len(builds) == 1

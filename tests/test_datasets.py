@@ -18,6 +18,7 @@ from medicane_hf.data.datasets import (
     DetectionDataset,
     PretrainingDataset,
     TrackingDataset,
+    balanced_oversampling,
     load_clip_datasets,
     read_dataset_contract,
 )
@@ -102,7 +103,7 @@ def test_contract_describes_the_data(dataset_dir: Path) -> None:
 
 
 def test_detection_items_are_normalised_clips_with_int_labels(dataset_dir: Path) -> None:
-    data = load_clip_datasets(dataset_dir, "detection")
+    data = load_clip_datasets(dataset_dir, "detection", balance_train_classes=False)
     assert set(data) == {"train", "validation", "test"}
     index = load_index(dataset_dir)
     for name, ds in data.items():
@@ -131,6 +132,57 @@ def test_tracking_dataset_keeps_only_clips_with_a_target(dataset_dir: Path) -> N
         [with_target["target_x"].iloc[0], with_target["target_y"].iloc[0]]
     )
     assert 0 <= item["labels"][0] < 64 and 0 <= item["labels"][1] < 64
+
+
+def test_detection_train_split_is_oversampled_to_balanced_classes(dataset_dir: Path) -> None:
+    data = load_clip_datasets(dataset_dir, "detection", splits=("train", "validation"))
+    index = load_index(dataset_dir)
+    labels = np.asarray(index["train"]["label"])
+    counts = np.bincount(labels, minlength=2)
+    assert 0 < counts[1] < counts[0]  # the archive is imbalanced, like real data
+    train = data["train"]
+    assert len(train) == 2 * counts[0]
+    drawn = np.asarray([int(train[i]["labels"]) for i in range(len(train))])
+    assert np.bincount(drawn, minlength=2).tolist() == [counts[0], counts[0]]
+    assert len(data["validation"]) == len(index["validation"])  # evaluation is never resampled
+
+
+def test_balanced_oversampling_repeats_every_row_of_a_rare_class() -> None:
+    labels = np.array([0] * 10 + [1] * 3)
+    rows = balanced_oversampling(labels, seed=1)
+    assert np.bincount(labels[rows]).tolist() == [10, 10]
+    assert np.bincount(rows, minlength=13)[10:].min() == 3  # 10 = 3 x 3 + 1: each positive at least 3 times
+    assert np.array_equal(rows, balanced_oversampling(labels, seed=1))
+
+
+def test_tracking_translation_moves_the_target_with_the_window(dataset_dir: Path) -> None:
+    index = load_index(dataset_dir)["train"]
+    norm = read_dataset_contract(dataset_dir)
+    plain = TrackingDataset(index, dataset_dir / "store", norm, tile_size=64)
+    moved = TrackingDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=16, shift_margin=8)
+    assert len(moved) == len(plain) > 0
+    rows = index.select(np.flatnonzero(np.asarray(index["has_target"])))
+    torch.manual_seed(0)
+    shifts = set()
+    for _ in range(40):
+        for i in range(len(moved)):
+            item = moved[i]
+            dx, dy = (plain.targets[i] - item["labels"].numpy()).round().astype(int).tolist()
+            assert abs(dx) <= 16 and abs(dy) <= 16
+            assert item["labels"].min() >= 8 and item["labels"].max() <= 64 - 8  # storm well inside the tile
+            x0, y0 = rows[i]["x0"] + dx, rows[i]["y0"] + dy
+            assert 0 <= x0 <= GRID.width - 64 and 0 <= y0 <= GRID.height - 64
+            # the pixels are those of the moved window: the target still points at the same place
+            expected = _expected_input(dataset_dir, rows[i]["frame_indices"], x0, y0)
+            torch.testing.assert_close(item["pixel_values"], expected, rtol=0, atol=1e-5)
+            shifts.add((dx, dy))
+    assert len(shifts) > 10
+    torch.testing.assert_close(plain[0]["labels"], torch.from_numpy(plain.targets[0]))
+    # the train split of load_clip_datasets moves, validation and test never do
+    data = load_clip_datasets(dataset_dir, "tracking", splits=("train", "validation"))
+    assert data["train"].max_shift == 16 and data["validation"].max_shift == 0
+    with pytest.raises(ValueError, match="shift_margin"):
+        TrackingDataset(index, dataset_dir / "store", norm, tile_size=64, shift_margin=32)
 
 
 def test_pretraining_dataset_draws_tiles_and_crops(dataset_dir: Path) -> None:
