@@ -28,6 +28,7 @@ THREE_CLASS_ID2LABEL: dict[int, str] = {0: "background", 1: "medicane", 2: "neig
 ENCODER_MASK_TYPES = ("tube",)
 DECODER_MASK_TYPES = ("running_cell", "none")
 TRACKING_LOSSES = ("mse", "huber")
+TRACKING_HEADS = ("pooled", "token_argmax")
 
 # VideoMAE v2 backbones (DOMAIN.md section 5). Decoder width 512, depth 4, 8 heads for the real sizes; the
 # `tiny` preset matches the embedded demo dataset (64 px tiles, 128 tokens) and keeps tests fast.
@@ -121,6 +122,11 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         `"mse"` or `"huber"`, computed in normalised target space (see `tracking_target_centre`).
     tracking_huber_delta (`float`, defaults to 0.1):
         Huber threshold in normalised units (0.1 = 11.2 px on a 224 px tile).
+    tracking_head (`str`, defaults to `"pooled"`):
+        `"pooled"`: mean pooling + `fc_norm` + `regressor` Linear(hidden, 2) (the old system's head).
+        `"token_argmax"`: a soft arg-max over the last frame's tokens: each token scores how likely it holds
+        the centre (`heatmap` Linear(hidden, 1)) and proposes an offset from its patch centre (`regressor`);
+        the prediction is the score-weighted mean. It keeps location, which mean pooling averages away.
     drop_path_rate (`float`, defaults to 0.0):
         Stochastic depth of the encoder, rising linearly from 0 at the first layer to this value at the last
         (VideoMAE v2 fine-tuning uses 0.1; keep 0 for pre-training).
@@ -141,6 +147,7 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     class_weights: list[float] | None = None
     tracking_loss: str = "mse"
     tracking_huber_delta: float = 0.1
+    tracking_head: str = "pooled"
     drop_path_rate: float = 0.0
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -284,6 +291,8 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
             )
         if self.tracking_loss not in TRACKING_LOSSES:
             raise ValueError(f"tracking_loss={self.tracking_loss!r}: choose one of {TRACKING_LOSSES}")
+        if self.tracking_head not in TRACKING_HEADS:
+            raise ValueError(f"tracking_head={self.tracking_head!r}: choose one of {TRACKING_HEADS}")
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate={self.drop_path_rate} must be in [0, 1)")
         for key in ("image_mean", "image_std"):

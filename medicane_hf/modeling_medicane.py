@@ -775,7 +775,9 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
 
 
 class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
-    """Storm-centre regression: mean pooling + ``fc_norm`` (LayerNorm) + ``regressor`` Linear(hidden, 2).
+    """Storm-centre regression: mean pooling + ``fc_norm`` (LayerNorm) + ``regressor`` Linear(hidden, 2), or, with
+    ``config.tracking_head="token_argmax"``, a soft arg-max over the last frame's tokens (``heatmap`` scores,
+    ``regressor`` offsets from each patch centre).
 
     Trains in normalised target space, ``(xy - centre) / scale`` with the tile centre ``((W-1)/2, (H-1)/2)`` and
     scale ``(W/2, H/2)`` (see the config's ``tracking_target_centre`` / ``tracking_target_scale``), and returns
@@ -787,7 +789,40 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
         self.videomae = MedicaneVideoMAEModel(config)
         self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.regressor = nn.Linear(config.hidden_size, 2)
+        self.heatmap = nn.Linear(config.hidden_size, 1) if config.tracking_head == "token_argmax" else None
         self.post_init()
+
+    def _patch_centres(self, reference: torch.Tensor) -> torch.Tensor:
+        """Centres of the token grid's patches in normalised target space, float32 ``[grid_h * grid_w, 2]``."""
+        _, grid_h, grid_w = self.config.token_grid
+        patch_h, patch_w = self.config.patch_height_width
+        ys, xs = torch.meshgrid(
+            torch.arange(grid_h, dtype=torch.float32, device=reference.device),
+            torch.arange(grid_w, dtype=torch.float32, device=reference.device),
+            indexing="ij",
+        )
+        pixels = torch.stack([xs * patch_w + (patch_w - 1) / 2, ys * patch_h + (patch_h - 1) / 2], dim=-1)
+        return self.normalize_targets(pixels.reshape(-1, 2))
+
+    def _token_argmax(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Soft arg-max head: tokens ``[B, N, hidden]`` (all of them) -> normalised centre ``[B, 2]``.
+
+        Only the last temporal slice is used: the target is the centre at the clip's last frame, which lies in the
+        last tubelet. A token's offset is bounded (tanh) to one patch around its own patch centre.
+        """
+        _, grid_h, grid_w = self.config.token_grid
+        if tokens.shape[1] != self.config.num_tokens:
+            raise ValueError(
+                f"tracking_head='token_argmax' needs every token ({self.config.num_tokens}), got "
+                f"{tokens.shape[1]}: do not pass bool_masked_pos"
+            )
+        last = self.fc_norm(tokens[:, -grid_h * grid_w :])
+        weights = self.heatmap(last).squeeze(-1).float().softmax(dim=-1)
+        _, scale = self._target_affine(tokens)
+        patch_h, patch_w = self.config.patch_height_width
+        patch = torch.tensor([patch_w, patch_h], dtype=torch.float32, device=tokens.device)
+        offsets = torch.tanh(self.regressor(last).float()) * (patch / scale)
+        return torch.einsum("bn,bnk->bk", weights, self._patch_centres(tokens) + offsets)
 
     def _target_affine(self, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(centre, scale) as float32 ``[2]`` tensors on ``reference``'s device."""
@@ -837,7 +872,10 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
             `MedicaneVideoMAETrackingOutput` (``logits`` = centre in tile pixels ``[B, 2]``).
         """
         embeddings, outputs = self._pooled_embeddings(pixel_values, bool_masked_pos, **kwargs)
-        normalized = self.regressor(embeddings)
+        if self.heatmap is None:
+            normalized = self.regressor(embeddings)
+        else:
+            normalized = self._token_argmax(outputs.last_hidden_state)
         loss = None if labels is None else self.compute_loss(normalized, labels.to(normalized.device))
         return MedicaneVideoMAETrackingOutput(
             loss=loss,

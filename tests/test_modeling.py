@@ -556,3 +556,57 @@ def test_presets_match_videomae_v2_sizes() -> None:
         small.decoder_num_attention_heads,
     ) == (512, 4, 8)
     assert tiny().num_tokens == 128 and tiny().id2label == {0: "background", 1: "medicane"}
+
+
+# ---------------------------------------------------------------------------------------------- token arg-max head
+
+
+def test_token_argmax_head_points_where_its_scores_point() -> None:
+    """With zero offsets, all weight on one token gives that patch's centre; uniform weights give the tile centre."""
+    config = tiny(tracking_head="token_argmax")
+    model = build(MedicaneVideoMAEForTracking, config).eval()
+    torch.nn.init.zeros_(model.regressor.weight)
+    torch.nn.init.zeros_(model.regressor.bias)
+    torch.nn.init.zeros_(model.heatmap.weight)
+    torch.nn.init.zeros_(model.heatmap.bias)
+    pixel_values = clip(config)
+    with torch.no_grad():
+        uniform = model(pixel_values).logits
+    height, width = config.image_height_width
+    assert torch.allclose(
+        uniform, torch.tensor([(width - 1) / 2, (height - 1) / 2]).expand_as(uniform), atol=1e-4
+    )
+
+    _, grid_h, grid_w = config.token_grid
+    patch = config.patch_size
+    chosen_row, chosen_col = 2, 1
+    tokens = torch.zeros(pixel_values.shape[0], config.num_tokens, config.hidden_size)
+    last_slice = tokens[:, -grid_h * grid_w :]
+    last_slice[:, chosen_row * grid_w + chosen_col, 0] = 1.0
+    with torch.no_grad():
+        model.fc_norm.weight.fill_(1.0)
+        model.fc_norm.bias.zero_()
+        model.heatmap.weight[0, 0] = 1000.0  # the marked token's normalised feature 0 is large and positive
+        centre = model.denormalize_targets(model._token_argmax(tokens))
+    expected = torch.tensor([chosen_col * patch + (patch - 1) / 2, chosen_row * patch + (patch - 1) / 2])
+    assert torch.allclose(centre, expected.expand_as(centre), atol=1e-3)
+
+
+def test_token_argmax_head_trains_saves_and_refuses_a_mask(tmp_path: Path) -> None:
+    config = tiny(tracking_head="token_argmax")
+    model = build(MedicaneVideoMAEForTracking, config)
+    pixel_values = clip(config)
+    labels = torch.tensor([[10.0, 50.0], [40.0, 20.0]])[: pixel_values.shape[0]]
+    losses = _train_losses(model, steps=8, lr=1e-3, pixel_values=pixel_values, labels=labels)
+    assert losses[-1] < losses[0]
+    model.eval().save_pretrained(tmp_path)
+    reloaded = MedicaneVideoMAEForTracking.from_pretrained(tmp_path).eval()
+    assert reloaded.config.tracking_head == "token_argmax" and reloaded.heatmap is not None
+    with torch.no_grad():
+        assert torch.allclose(reloaded(pixel_values).logits, model(pixel_values).logits)
+    grid_t, grid_h, grid_w = config.token_grid
+    mask = tube_mask(pixel_values.shape[0], grid_t, grid_h, grid_w, 0.5)
+    with pytest.raises(ValueError, match="needs every token"):
+        model(pixel_values, bool_masked_pos=mask)
+    with pytest.raises(ValueError, match="tracking_head"):
+        tiny(tracking_head="centroid")

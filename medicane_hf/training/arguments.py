@@ -52,6 +52,13 @@ class ModelArguments:
             "help": "Stochastic depth rate of the encoder (0.1 in the fine-tuning recipe). Empty: the model's."
         },
     )
+    tracking_head: str | None = field(
+        default=None,
+        metadata={
+            "help": "Tracking head: `token_argmax` (soft arg-max over the last frame's tokens; the tracking recipe) "
+            "or `pooled` (mean pooling + Linear(2), the old system's). Empty: the model's."
+        },
+    )
     mask_ratio: float | None = field(
         default=None,
         metadata={

@@ -37,7 +37,7 @@ class LearningBudget:
 
     specialization_steps: int = 300
     detection_steps: int = 300
-    tracking_steps: int = 300
+    tracking_steps: int = 600
     max_eval_samples: int | None = None
 
 
@@ -85,7 +85,7 @@ STAGE_FLAGS: dict[str, list[str]] = {
         "--label_smoothing_factor",
         "0",
     ],
-    "tracking": ["--learning_rate", "5e-4", "--drop_path_rate", "0"],
+    "tracking": ["--learning_rate", "1e-3", "--drop_path_rate", "0"],
 }
 
 

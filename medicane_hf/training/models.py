@@ -108,6 +108,7 @@ def recipe_settings(
     settings: dict[str, Any] = {"label_smoothing": float(label_smoothing), "class_weights": class_weights}
     for arg, key in (
         ("drop_path_rate", "drop_path_rate"),
+        ("tracking_head", "tracking_head"),
         ("mask_ratio", "encoder_mask_ratio"),
         ("decoder_mask_ratio", "decoder_mask_ratio"),
     ):
