@@ -1,11 +1,11 @@
 """Learning check on the embedded synthetic basin (tiny preset, CPU). Figures: benchmarks/RESULTS.md.
 
-The held-out criteria of the brief are measured by benchmarks/bench_learning.py. Specialization meets
-its criterion and is asserted here in full. Detection and tracking do NOT yet generalise well to the
-held-out storms (test balanced accuracy 0.58, tracking 308 km against the constant guess's 333 km, see
-RESULTS.md), so for them this test asserts what must hold for any working pipeline and what failed
-before the class balancing: detection finds Medicanes on held-out storms instead of answering
-"background" everywhere, and both heads fit their training clips.
+The held-out criteria of the brief are measured by benchmarks/bench_learning.py. Specialization and
+tracking meet theirs and are asserted here in full: the validation loss falls by 30 %, and the tracker's
+median error on held-out storms is well below the constant train-mean guess. Detection does NOT yet
+generalise well to held-out storms (test balanced accuracy 0.58, see RESULTS.md), so for it this test
+asserts what must hold for any working pipeline and what failed before the class balancing: it finds
+Medicanes on held-out storms instead of answering "background" everywhere.
 """
 
 from __future__ import annotations
@@ -60,8 +60,10 @@ def test_detection_finds_medicanes_on_held_out_storms(dataset_dir, specializatio
 
 
 @pytest.mark.slow
-def test_tracking_fits_its_training_clips(dataset_dir, tmp_path):
-    # translated train tiles: the fall is on fresh (tile, target) pairs, not memorised ones;
-    # measured (seed 0): 25% after 100 steps, 60% after 300
-    figures = run_stage("tracking", dataset_dir, tmp_path, 100, LearningBudget())
-    assert figures["train_loss_fall"] >= 0.15, figures
+def test_tracking_beats_the_constant_guess_on_held_out_storms(dataset_dir, specialization, tmp_path):
+    # token arg-max head, translated train tiles; measured (seed 0, 600 steps from the 300-step
+    # specialization of bench_learning.py): test median 239 km against the constant guess's 333 km
+    encoder = specialization[0] / "best"
+    figures = run_stage("tracking", dataset_dir, tmp_path, 600, LearningBudget(), encoder)
+    assert figures["train_loss_fall"] >= 0.3, figures
+    assert figures["median_km"] <= 0.8 * figures["baseline_median_km"], figures
