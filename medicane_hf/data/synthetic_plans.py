@@ -152,8 +152,8 @@ class VortexPlan:
 
 
 @dataclass
-class BlobPlan:
-    """A convective cluster: 1-3 bright blobs drifting together, short-lived, no eye."""
+class _DriftingPlan:
+    """A look-alike that drifts at a constant velocity from (lon0, lat0) over its life."""
 
     object_id: str
     start: pd.Timestamp
@@ -163,35 +163,30 @@ class BlobPlan:
     u_kmh: float
     v_kmh: float
     radius_km: float
-    sub_offsets_km: FloatArray  # [n, 2] (east, north)
-    sub_radii: FloatArray  # [n] fraction of radius_km
-
-    def intensity(self, t_h: npt.ArrayLike) -> FloatArray:
-        return life_cycle(t_h, self.duration_h, 0.35 * self.duration_h, 0.45 * self.duration_h)
 
     def position_at(self, t_h: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         return _drift(self.lon0, self.lat0, self.u_kmh, self.v_kmh, t_h)
 
 
 @dataclass
-class CommaPlan:
+class BlobPlan(_DriftingPlan):
+    """A convective cluster: 1-3 bright blobs drifting together, short-lived, no eye."""
+
+    sub_offsets_km: FloatArray  # [n, 2] (east, north)
+    sub_radii: FloatArray  # [n] fraction of radius_km
+
+    def intensity(self, t_h: npt.ArrayLike) -> FloatArray:
+        return life_cycle(t_h, self.duration_h, 0.35 * self.duration_h, 0.45 * self.duration_h)
+
+
+@dataclass
+class CommaPlan(_DriftingPlan):
     """An extratropical comma cloud: big spiral head, trailing cold-front tail, dry slot, no eye."""
 
-    object_id: str
-    start: pd.Timestamp
-    duration_h: float
-    lon0: float
-    lat0: float
-    u_kmh: float
-    v_kmh: float
-    radius_km: float
     orientation_deg: float
 
     def intensity(self, t_h: npt.ArrayLike) -> FloatArray:
         return life_cycle(t_h, self.duration_h, 0.3 * self.duration_h, 0.3 * self.duration_h)
-
-    def position_at(self, t_h: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-        return _drift(self.lon0, self.lat0, self.u_kmh, self.v_kmh, t_h)
 
 
 @dataclass
