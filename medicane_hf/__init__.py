@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from medicane_hf._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -19,8 +18,4 @@ _LAZY = {
 
 __all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'medicane_hf' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

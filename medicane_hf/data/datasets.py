@@ -133,10 +133,10 @@ class ClipVideoDataset(_StoreMixin, Dataset):
     def __len__(self) -> int:
         return len(self.frame_indices)
 
-    def pixel_values(self, i: int) -> torch.Tensor:
-        """Normalised float32 ``[T, C, tile, tile]`` of row ``i``."""
+    def pixel_values(self, i: int, dx: int = 0, dy: int = 0) -> torch.Tensor:
+        """Normalised float32 ``[T, C, tile, tile]`` of row ``i``, its tile moved by ``(dx, dy)`` pixels."""
         clip = self.store.read_clip(
-            self.frame_indices[i], int(self.y0[i]), int(self.x0[i]), self.tile_size, self.tile_size
+            self.frame_indices[i], int(self.y0[i]) + dy, int(self.x0[i]) + dx, self.tile_size, self.tile_size
         )
         return to_model_input(clip, self.mean, self.std, self.transform)
 
@@ -233,19 +233,8 @@ class TrackingDataset(ClipVideoDataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         dx, dy = self._draw_shift(i)
-        if dx == 0 and dy == 0:
-            pixel_values = self.pixel_values(i)
-        else:
-            clip = self.store.read_clip(
-                self.frame_indices[i],
-                int(self.y0[i]) + dy,
-                int(self.x0[i]) + dx,
-                self.tile_size,
-                self.tile_size,
-            )
-            pixel_values = to_model_input(clip, self.mean, self.std, self.transform)
         target = self.targets[i] - np.asarray([dx, dy], dtype=np.float32)
-        return {"pixel_values": pixel_values, "labels": torch.from_numpy(target)}
+        return {"pixel_values": self.pixel_values(i, dx, dy), "labels": torch.from_numpy(target)}
 
 
 class PretrainingDataset(_StoreMixin, Dataset):

@@ -274,33 +274,27 @@ class SyntheticConfig:
         return dataclasses.asdict(self)
 
 
+# The real SEVIRI grid and tile layout.
+_FULL_GRID = SyntheticConfig(
+    name="default",
+    width=1290,
+    height=420,
+    tile_size=224,
+    stride_x=213,
+    stride_y=196,
+    lowres_factor=6,
+    min_eye_px=1.5,
+    episode_hours=(30.0, 72.0),
+)
+
 PRESETS: dict[str, SyntheticConfig] = {
     # The embedded default: small and fast, still several storms in a few days. Its pixels are
     # 10-20 km, so storms start at 75 km: smaller ones would be a few pixels with no resolvable eye.
     "demo": SyntheticConfig(medicane_radius_km=(75.0, 150.0)),
-    # The real SEVIRI grid and tile layout.
-    "default": SyntheticConfig(
-        name="default",
-        width=1290,
-        height=420,
-        tile_size=224,
-        stride_x=213,
-        stride_y=196,
-        lowres_factor=6,
-        min_eye_px=1.5,
-        episode_hours=(30.0, 72.0),
-    ),
+    "default": _FULL_GRID,
     # Full grid, faint storms, twice the look-alikes, noisier sensor.
-    "hard": SyntheticConfig(
+    "hard": _FULL_GRID.replace(
         name="hard",
-        width=1290,
-        height=420,
-        tile_size=224,
-        stride_x=213,
-        stride_y=196,
-        lowres_factor=6,
-        min_eye_px=1.5,
-        episode_hours=(30.0, 72.0),
         contrast=0.55,
         background_cloud_cover=0.3,
         noise_std=4.0,

@@ -7,8 +7,7 @@ are imported on first use so that importing the package stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from medicane_hf._lazy import lazy_getattr
 
 _LAZY = {
     "DEFAULT_CLASS_NAMES": "medicane_hf.evaluation.detection",
@@ -30,11 +29,7 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'medicane_hf.evaluation' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

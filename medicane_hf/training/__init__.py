@@ -12,8 +12,7 @@ Imports are lazy so that ``import medicane_hf.training`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from medicane_hf._lazy import lazy_getattr
 
 _LAZY = {
     "main": "medicane_hf.training.run",
@@ -25,8 +24,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'medicane_hf.training' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
