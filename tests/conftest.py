@@ -22,3 +22,23 @@ def shared_dir() -> Path:
             pytest.fail(message + " (MEDICANE_REQUIRE_SHARED=1)")
         pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for tiny models: on a small shared machine more threads fight each other
+    (10x slower seen). Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def dataset_dir() -> Path:
+    """The embedded default dataset (synthetic basin, built once per machine in the cache)."""
+    from medicane_hf.data.default import ensure_default_dataset
+
+    return Path(ensure_default_dataset())

@@ -36,12 +36,6 @@ sys.exit(main(sys.argv[2], sys.argv[3:], callbacks=[KillAt(kill_at)] if kill_at 
 """
 
 
-@pytest.fixture(scope="module")
-def dataset_dir() -> Path:
-    from medicane_hf.data.default import ensure_default_dataset
-
-    return Path(ensure_default_dataset())
-
 
 def env() -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}

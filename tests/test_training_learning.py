@@ -13,25 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from medicane_hf.training.learning_check import LearningBudget, run_stage
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on a small shared machine more threads fight each other (10x slower seen)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def dataset_dir() -> Path:
-    from medicane_hf.data.default import ensure_default_dataset
-
-    return Path(ensure_default_dataset())
 
 
 @pytest.fixture(scope="module")

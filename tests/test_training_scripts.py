@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from medicane_hf.modeling_medicane import (
@@ -27,20 +26,8 @@ from medicane_hf.training.run import DatasetTooSmallError, main, run
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on a small shared machine more threads fight each other (10x slower seen)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="module")
-def dataset_dir() -> Path:
-    from medicane_hf.data.default import ensure_default_dataset
-
-    return Path(ensure_default_dataset())
 
 
 def quick_flags(dataset_dir: Path, output_dir: Path, steps: int = 4) -> list[str]:

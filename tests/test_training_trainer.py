@@ -16,14 +16,7 @@ from medicane_hf.training.checkpoints import is_complete, last_complete_checkpoi
 from medicane_hf.training.tasks import TASKS, MetricContext
 from medicane_hf.training.trainer import EMA_WEIGHTS_NAME, MedicaneTrainer, NonFiniteLossError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One intra-op thread: on a small shared machine more threads fight each other (10x slower seen)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class ToyClips(Dataset):
