@@ -6,8 +6,8 @@ writes the "learning" section of benchmarks/RESULTS.md:
     python benchmarks/bench_learning.py [--work_dir DIR] [--steps_scale 1.0]
 
 Figures are on data the runs did not train on: validation MAE loss before/after (specialization),
-test-storm balanced accuracy (detection, chance 0.5), test-storm median centre error against the
-train-mean constant guess (tracking). See medicane_hf/training/learning_check.py for the settings.
+balanced accuracy on the validation and test storms together, for several seeds (detection, chance
+0.5), test-storm median centre error against the train-mean constant guess (tracking). See medicane_hf/training/learning_check.py for the settings.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ from medicane_hf.training.learning_check import LearningBudget, run_learning_che
 # What "learns" means here (the brief's learning check); the bench states whether each holds.
 CRITERIA = {
     "specialization": ("validation loss falls >= 30%", lambda r: r["fall"] >= 0.30),
-    "detection": ("test balanced accuracy >= 0.65 (chance 0.5)", lambda r: r["balanced_accuracy"] >= 0.65),
+    "detection": (
+        "held-out balanced accuracy >= 0.70 on average over the seeds and >= 0.60 for each (chance 0.5)",
+        lambda r: r["mean_held_out_balanced_accuracy"] >= 0.70 and r["min_held_out_balanced_accuracy"] >= 0.60,
+    ),
     "tracking": (
         "test median error <= 0.75 x the constant guess",
         lambda r: r["median_km"] <= 0.75 * r["baseline_median_km"],
@@ -38,48 +41,73 @@ CRITERIA = {
 }
 
 
+def detection_summary(runs: list[dict]) -> dict:
+    """Mean and minimum over the seeds of the held-out (validation + test) balanced accuracy, mean test figure."""
+    held_out = [r["held_out_balanced_accuracy"] for r in runs]
+    return {
+        "mean_held_out_balanced_accuracy": sum(held_out) / len(held_out),
+        "min_held_out_balanced_accuracy": min(held_out),
+        "mean_test_balanced_accuracy": sum(r["balanced_accuracy"] for r in runs) / len(runs),
+        "steps": runs[0]["steps"],
+    }
+
+
 def _verdict(stage: str, result: dict) -> str:
     text, holds = CRITERIA[stage]
     return f"{text}: {'**met**' if holds(result) else '**not met**'}"
 
 
+def _detection_rows(runs: list[dict]) -> str:
+    return "\n".join(
+        f"| {r['seed']} | {r['val_balanced_accuracy']:.3f} | {r['balanced_accuracy']:.3f} "
+        f"(POD {r['pod']:.2f}, FAR {r['far']:.2f}) | **{r['held_out_balanced_accuracy']:.3f}** "
+        f"(POD {r['held_out_pod']:.2f}, FAR {r['held_out_far']:.2f}) | {100 * r['train_loss_fall']:.0f}% |"
+        for r in runs
+    )
+
+
 def markdown(results: dict, seconds: float, command: str) -> str:
-    spec, det, trk = results["specialization"], results["detection"], results["tracking"]
-    if all(CRITERIA[stage][1](results[stage]) for stage in ("detection", "tracking")):
-        closing = "Detection and tracking generalise to the held-out storms."
-    else:
-        closing = (
-            "Within this CPU budget the tiny model does not yet generalise to new storms on every task "
-            "(see the criteria)."
-        )
+    spec, trk, runs = results["specialization"], results["tracking"], results["detection_runs"]
+    det = detection_summary(runs)
+    held = runs[0]
     return f"""## Learning check (tiny preset, embedded synthetic basin, CPU)
 
-Command: `{command}` ({seconds / 60:.1f} min with one torch thread). Batch 8, seed 0; specialization
-from scratch, detection and tracking from its best model (`medicane_hf/training/learning_check.py`).
-Held-out figures are on storms the runs did not train on; "train loss fall" compares the last three
-logged train losses with the first three.
+Command: `{command}` ({seconds / 60:.1f} min with one torch thread). Batch 8; specialization from
+scratch (seed 0), detection (seeds {", ".join(str(r["seed"]) for r in runs)}) and tracking (seed 0) from
+its best model (`medicane_hf/training/learning_check.py`). Every figure is on storms the runs did not
+train on; each run evaluates once, at its end, so the validation storms choose nothing either.
+"Train loss fall" compares the last three logged train losses with the first three.
 
 | stage | steps | held-out result | criterion | train loss fall |
 |---|---|---|---|---|
 | specialization | {spec["steps"]} | validation MAE loss {spec["val_loss_start"]:.4f} -> {spec["val_loss_end"]:.4f} (falls {100 * spec["fall"]:.0f}%) | {_verdict("specialization", spec)} | {100 * spec["train_loss_fall"]:.0f}% |
-| detection | {det["steps"]} | test balanced accuracy {det["balanced_accuracy"]:.3f} (POD {det["pod"]:.2f}, FAR {det["far"]:.2f}, PR-AUC {det["average_precision"]:.3f}) | {_verdict("detection", det)} | {100 * det["train_loss_fall"]:.0f}% |
+| detection | {det["steps"]} | balanced accuracy on validation + test storms {det["mean_held_out_balanced_accuracy"]:.3f} (mean of {len(runs)} seeds, lowest {det["min_held_out_balanced_accuracy"]:.3f}); test storms alone {det["mean_test_balanced_accuracy"]:.3f} | {_verdict("detection", det)} | see below |
 | tracking | {trk["steps"]} | test median error {trk["median_km"]:.0f} km ({trk["median_px"]:.1f} px); constant train-mean guess {trk["baseline_median_km"]:.0f} km | {_verdict("tracking", trk)} | {100 * trk["train_loss_fall"]:.0f}% |
+
+Detection per seed ({held["held_out_medicane_clips"]:.0f} Medicane clips among {held["held_out_clips"]:.0f} held-out clips; chance 0.5):
+
+| seed | validation storms | test storms | validation + test | train loss fall |
+|---|---|---|---|---|
+{_detection_rows(runs)}
 
 Specialization uses raw 0..1 pixel targets (`norm_pix_loss=false`); with the recipe's per-patch
 normalised targets a short CPU run's loss stays near 1. The embedded basin (`default-v2`, 8 synthetic
 episodes) has 1716 train clips from 12 storms (128 Medicane clips, oversampled to balanced classes for
-detection) and 134 tracking clips (tiles randomly translated by up to 16 px while training); validation
-and test are 2 other storms each (288 and 312 clips, 24 and 31 of them tracking clips), so the test
-figures carry a large sampling error. {closing}
+detection) and 134 tracking clips; validation and test are 2 other storms each (288 and 312 clips, 24 and
+31 Medicane clips). Train tiles move by up to 16 px (detection: only where the label cannot change;
+tracking: the target follows). With two storms per split a single split's figure swings by 0.1-0.2
+between seeds and settings; the pooled validation + test figure is the one to read.
 
-Also measured (seed 0, otherwise the same settings, 2026-11-22), all with the old mean-pooled tracking head
-unless named: longer runs do not help, they fit the train storms and transfer worse (tracking 1500 steps at
-lr 1e-3: test 340 km vs 333 km; detection 1200 steps: balanced accuracy 0.54); 20 episodes (28 train storms,
-6 test storms) give detection 0.64 and tracking 320 km vs 322 km. Mean pooling averages location away: the
-soft arg-max head over the last frame's tokens (`tracking_head=token_argmax`, now the tracking recipe) gave
-278 km at 300 steps from scratch where mean pooling gave 323 km (constant guess 333 km), and 260 km at 600
-steps. Detection with max pooling instead of mean pooling (an experiment, not in the code): balanced
-accuracy 0.62 vs 0.58; detection on held-out synthetic storms stays the open criterion.
+How the detection recipe got here (same data, 2026-11-22; single runs unless stated; "held-out" =
+validation + test pooled): the original head (mean pooling, fixed tiles, 300-step specialization) gave
+0.605 held-out (0.580 test) and longer runs only fitted the train storms; translation alone 0.571;
+max pooling + translation 0.668; attention pooling + translation 0.66-0.74 over four runs; with the
+1200-step specialization 0.64-0.78 (the table). Did not help: recipe regularisation in a 600-step run
+(drop path 0.1, label smoothing 0.1, layer decay 0.75: 0.519), 8-px patches (0.583), translation by up
+to a whole tile (0.609), random 90-degree rotations (0.618-0.667), per-channel colour jitter (0.515-0.575),
+16 episodes instead of 8 (0.54-0.68 at 300 specialization steps). For scale: a 3-layer CNN probe on the
+same clips (4 of the 16 frames, no pre-training; not part of the package) reached 0.74-0.78 on the test
+storms, so the tiny ViT at this CPU budget is data-limited rather than at the ceiling of the data.
 """
 
 
@@ -89,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--work_dir", default=None, help="where the runs go (default: a temporary folder)")
     parser.add_argument("--steps_scale", type=float, default=1.0, help="multiply every stage's steps")
+    parser.add_argument(
+        "--detection_seeds", type=int, nargs="+", default=list(LearningBudget().detection_seeds),
+        help="one detection run per seed",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     # One thread: on a shared 2-core machine more threads only fight each other (3-4x slower here).
     torch.set_num_threads(1)
@@ -97,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         specialization_steps=int(base.specialization_steps * args.steps_scale),
         detection_steps=int(base.detection_steps * args.steps_scale),
         tracking_steps=int(base.tracking_steps * args.steps_scale),
+        detection_seeds=tuple(args.detection_seeds),
     )
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/bench_learning.py" + (
         f" --steps_scale {args.steps_scale}" if args.steps_scale != 1 else ""
     )
+    if tuple(args.detection_seeds) != LearningBudget().detection_seeds:
+        command += " --detection_seeds " + " ".join(map(str, args.detection_seeds))
     text = markdown(results, time.time() - start, command)
     path = write_section("learning", text)
     print(text)

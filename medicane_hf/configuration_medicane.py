@@ -29,6 +29,7 @@ ENCODER_MASK_TYPES = ("tube",)
 DECODER_MASK_TYPES = ("running_cell", "none")
 TRACKING_LOSSES = ("mse", "huber")
 TRACKING_HEADS = ("pooled", "token_argmax")
+DETECTION_POOLINGS = ("mean", "max", "attention")
 
 # VideoMAE v2 backbones (DOMAIN.md section 5). Decoder width 512, depth 4, 8 heads for the real sizes; the
 # `tiny` preset matches the embedded demo dataset (64 px tiles, 128 tokens) and keeps tests fast.
@@ -127,6 +128,12 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         `"token_argmax"`: a soft arg-max over the last frame's tokens: each token scores how likely it holds
         the centre (`heatmap` Linear(hidden, 1)) and proposes an offset from its patch centre (`regressor`);
         the prediction is the score-weighted mean. It keeps location, which mean pooling averages away.
+    detection_pooling (`str`, defaults to `"mean"`):
+        How the detection head summarises the tokens before `fc_norm` and `classifier`: `"mean"` (VideoMAE v2's
+        fine-tuning head, what converted checkpoints were trained with), `"max"` (per-feature maximum), or
+        `"attention"` (a softmax-weighted mean whose per-token weights come from `pool_score` Linear(hidden, 1)).
+        A Medicane covers a few patches of a tile: mean pooling dilutes it among the background tokens,
+        attention lets the head look at the storm's tokens.
     drop_path_rate (`float`, defaults to 0.0):
         Stochastic depth of the encoder, rising linearly from 0 at the first layer to this value at the last
         (VideoMAE v2 fine-tuning uses 0.1; keep 0 for pre-training).
@@ -148,6 +155,7 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     tracking_loss: str = "mse"
     tracking_huber_delta: float = 0.1
     tracking_head: str = "pooled"
+    detection_pooling: str = "mean"
     drop_path_rate: float = 0.0
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -293,6 +301,10 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
             raise ValueError(f"tracking_loss={self.tracking_loss!r}: choose one of {TRACKING_LOSSES}")
         if self.tracking_head not in TRACKING_HEADS:
             raise ValueError(f"tracking_head={self.tracking_head!r}: choose one of {TRACKING_HEADS}")
+        if self.detection_pooling not in DETECTION_POOLINGS:
+            raise ValueError(
+                f"detection_pooling={self.detection_pooling!r}: choose one of {DETECTION_POOLINGS}"
+            )
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate={self.drop_path_rate} must be in [0, 1)")
         for key in ("image_mean", "image_std"):

@@ -464,6 +464,10 @@ class MedicaneVideoMAEPreTrainedModel(PreTrainedModel):
             init.trunc_normal_(module.mask_token, std=0.02)
             table = sinusoid_position_table(module.config.num_tokens, module.config.decoder_hidden_size)
             init.copy_(module.position_embeddings, table)
+        elif isinstance(module, TokenScore):
+            # equal scores: attention pooling starts out as mean pooling
+            init.zeros_(module.weight)
+            init.zeros_(module.bias)
 
     def _pooled_embeddings(
         self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None, **kwargs
@@ -709,8 +713,16 @@ class MedicaneVideoMAEForPreTraining(MedicaneVideoMAEPreTrainedModel):
         return self._to_video(patches)
 
 
+class TokenScore(nn.Linear):
+    """Linear(hidden, 1) scoring each token for attention pooling; initialised to zero (uniform weights)."""
+
+
 class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
-    """Clip classification (background / medicane [/ neighbouring]): mean pooling + ``fc_norm`` + ``classifier``."""
+    """Clip classification (background / medicane [/ neighbouring]): pooling + ``fc_norm`` + ``classifier``.
+
+    The pooling is ``config.detection_pooling``: mean (VideoMAE v2), max, or attention (``pool_score`` gives each
+    token a weight; zero-initialised, so it starts as mean pooling).
+    """
 
     def __init__(self, config: MedicaneVideoMAEConfig) -> None:
         super().__init__(config)
@@ -718,7 +730,25 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
         self.videomae = MedicaneVideoMAEModel(config)
         self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.pool_score = (
+            TokenScore(config.hidden_size, 1) if config.detection_pooling == "attention" else None
+        )
         self.post_init()
+
+    def _detection_embeddings(
+        self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None, **kwargs
+    ) -> tuple[torch.Tensor, BaseModelOutput]:
+        """Pooled tokens after ``fc_norm`` ``[B, hidden]`` by ``config.detection_pooling``, and the encoder output."""
+        if self.config.detection_pooling == "mean":
+            return self._pooled_embeddings(pixel_values, bool_masked_pos, **kwargs)
+        outputs = self.videomae(pixel_values, bool_masked_pos=bool_masked_pos, **kwargs)
+        tokens = outputs.last_hidden_state
+        if self.config.detection_pooling == "max":
+            pooled = tokens.amax(dim=1)
+        else:
+            weights = torch.softmax(self.pool_score(tokens).float(), dim=1).to(tokens.dtype)
+            pooled = (weights * tokens).sum(dim=1)
+        return self.fc_norm(pooled), outputs
 
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Cross-entropy with the config's label smoothing and class weights (labels: int ``[B]``).
@@ -762,7 +792,7 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
         Returns:
             `MedicaneVideoMAEDetectionOutput` (``logits`` ``[B, num_labels]``, ``embeddings`` ``[B, hidden]``).
         """
-        embeddings, outputs = self._pooled_embeddings(pixel_values, bool_masked_pos, **kwargs)
+        embeddings, outputs = self._detection_embeddings(pixel_values, bool_masked_pos, **kwargs)
         logits = self.classifier(embeddings)
         loss = None if labels is None else self.compute_loss(logits, labels.to(logits.device))
         return MedicaneVideoMAEDetectionOutput(

@@ -218,7 +218,10 @@ def test_pretraining_dataset_draws_tiles_and_crops(dataset_dir: Path) -> None:
 def test_datasets_pickle_and_load_in_workers(dataset_dir: Path) -> None:
     ds = load_clip_datasets(dataset_dir, "detection", splits=("train",))["train"]
     clone = pickle.loads(pickle.dumps(ds))
-    torch.testing.assert_close(clone[2]["pixel_values"], ds[2]["pixel_values"])
+    torch.manual_seed(0)  # train tiles move at random: the same seed gives the same move
+    expected = ds[2]["pixel_values"]
+    torch.manual_seed(0)
+    torch.testing.assert_close(clone[2]["pixel_values"], expected)
     loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
     batch = next(iter(loader))
     assert batch["pixel_values"].shape == (4, 16, 3, 64, 64) and batch["labels"].shape == (4,)
@@ -263,3 +266,56 @@ def test_brightness_jitter_is_bounded() -> None:
     out = BrightnessJitter(0.05, generator=torch.Generator().manual_seed(1))(video)
     delta = (out - video).unique()
     assert len(delta) == 1 and abs(float(delta)) <= 0.05
+
+
+def test_detection_translation_never_changes_a_label(dataset_dir: Path) -> None:
+    index = load_index(dataset_dir)["train"]
+    norm = read_dataset_contract(dataset_dir)
+    moved = DetectionDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=16, shift_margin=8)
+    table = index.to_pandas()
+    with_target = table[table["has_target"]]
+    centres = {
+        t: np.stack([g["x0"] + g["target_x"], g["y0"] + g["target_y"]], axis=1)
+        for t, g in with_target.groupby("end_time")
+    }
+    assert (table["label"] == 1).any() and (table["label"] == 0).any()
+    torch.manual_seed(0)
+    moved_kinds = {"medicane": 0, "background": 0}
+    for _ in range(20):
+        for i, row in enumerate(table.itertuples()):
+            dx, dy = moved._draw_shift(i)
+            assert abs(dx) <= 16 and abs(dy) <= 16
+            x0, y0 = row.x0 + dx, row.y0 + dy
+            assert 0 <= x0 <= GRID.width - 64 and 0 <= y0 <= GRID.height - 64
+            if row.label == 1 and row.has_target:
+                # the storm stays at least 8 px inside the moved tile: still a Medicane clip
+                cx, cy = row.x0 + row.target_x, row.y0 + row.target_y
+                assert x0 + 8 <= cx <= x0 + 64 - 8 and y0 + 8 <= cy <= y0 + 64 - 8, (row.clip_id, dx, dy)
+                moved_kinds["medicane"] += (dx, dy) != (0, 0)
+            elif row.label == 0 and row.n_positive_frames == 0:
+                # no storm centre of that hour comes within 8 px of the moved tile: still background
+                for cx, cy in centres.get(row.end_time, np.zeros((0, 2))):
+                    near_x = x0 - 8 <= cx <= x0 + 64 + 8
+                    near_y = y0 - 8 <= cy <= y0 + 64 + 8
+                    assert not (near_x and near_y), (row.clip_id, dx, dy, cx, cy)
+                moved_kinds["background"] += (dx, dy) != (0, 0)
+            else:  # a storm crossing the tile edge: any move could change the label
+                assert (dx, dy) == (0, 0), row.clip_id
+    assert moved_kinds["medicane"] > 20 and moved_kinds["background"] > 100, moved_kinds
+    # the item is the moved window's pixels with the row's own label
+    i = int(np.flatnonzero(table["label"].to_numpy() == 1)[0])
+    torch.manual_seed(5)
+    dx, dy = moved._draw_shift(i)
+    torch.manual_seed(5)
+    item = moved[i]
+    row = index[i]
+    assert int(item["labels"]) == 1
+    expected = _expected_input(dataset_dir, row["frame_indices"], row["x0"] + dx, row["y0"] + dy)
+    torch.testing.assert_close(item["pixel_values"], expected, rtol=0, atol=1e-5)
+    # load_clip_datasets moves the train split only (by a quarter tile unless told), never evaluation
+    data = load_clip_datasets(dataset_dir, "detection", splits=("train", "validation"))
+    assert data["train"].dataset.max_shift == 16 and data["validation"].max_shift == 0
+    still = load_clip_datasets(dataset_dir, "detection", splits=("train",), train_max_shift=0)["train"]
+    assert still.dataset.max_shift == 0
+    with pytest.raises(ValueError, match="shift_margin"):
+        DetectionDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=4, shift_margin=40)

@@ -472,6 +472,34 @@ def test_detection_loss_matches_torch_cross_entropy_with_smoothing_and_weights()
     assert not torch.isclose(weighted.loss, F.cross_entropy(weighted.logits, labels))
 
 
+def test_detection_pooling_summarises_the_tokens_as_configured(tmp_path: Path) -> None:
+    x = clip(tiny())
+    models = {pool: build(MedicaneVideoMAEForDetection, tiny(detection_pooling=pool)).eval() for pool in
+              ("mean", "max", "attention")}  # fmt: skip
+    with torch.no_grad():
+        tokens = models["max"].videomae(x).last_hidden_state
+        torch.testing.assert_close(models["max"](x).embeddings, models["max"].fc_norm(tokens.amax(dim=1)))
+        # attention pooling starts as mean pooling (zero scores): same weights, same logits
+        attention = models["attention"]
+        score = {k: v for k, v in attention.state_dict().items() if k.startswith("pool_score.")}
+        assert set(score) == {"pool_score.weight", "pool_score.bias"}
+        assert all(bool((v == 0).all()) for v in score.values())
+        attention.load_state_dict({**models["mean"].state_dict(), **score})
+        torch.testing.assert_close(attention(x).logits, models["mean"](x).logits)
+        # with scores, the embedding is the softmax-weighted mean of the tokens
+        attention.pool_score.weight.normal_(0.0, 1.0)
+        weights = torch.softmax(attention.pool_score(tokens), dim=1)
+        assert weights.amax() > 2.0 / tokens.shape[1]  # far from uniform
+        expected = attention.fc_norm((weights * tokens).sum(dim=1))
+        torch.testing.assert_close(attention(x).embeddings, expected)
+    assert models["mean"].pool_score is None
+    attention.save_pretrained(tmp_path)
+    loaded = MedicaneVideoMAEForDetection.from_pretrained(tmp_path).eval()
+    assert loaded.config.detection_pooling == "attention"
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x).logits, attention(x).logits)
+
+
 def test_tracking_returns_pixels_and_trains_in_normalised_space() -> None:
     config = tiny()
     model = build(MedicaneVideoMAEForTracking, config).eval()
@@ -531,6 +559,8 @@ def test_config_rejects_bad_settings_naming_the_key() -> None:
         tiny(decoder_mask_ratio=0.3)
     with pytest.raises(ValueError, match="unknown model preset 'huge'"):
         MedicaneVideoMAEConfig.from_preset("huge")
+    with pytest.raises(ValueError, match="detection_pooling='cls'"):
+        tiny(detection_pooling="cls")
 
 
 def test_presets_match_videomae_v2_sizes() -> None:

@@ -1,11 +1,10 @@
 """Learning check on the embedded synthetic basin (tiny preset, CPU). Figures: benchmarks/RESULTS.md.
 
-The held-out criteria of the brief are measured by benchmarks/bench_learning.py. Specialization and
-tracking meet theirs and are asserted here in full: the validation loss falls by 30 %, and the tracker's
-median error on held-out storms is well below the constant train-mean guess. Detection does NOT yet
-generalise well to held-out storms (test balanced accuracy 0.58, see RESULTS.md), so for it this test
-asserts what must hold for any working pipeline and what failed before the class balancing: it finds
-Medicanes on held-out storms instead of answering "background" everywhere.
+The held-out criteria of the brief are measured in full by benchmarks/bench_learning.py (several
+detection seeds, a longer specialization). Here, within a test's budget: the validation loss falls by
+30 %, the detector's balanced accuracy on the held-out storms (validation + test, evaluated once at the
+end) is well above chance, and the tracker's median error on held-out storms is well below the constant
+train-mean guess.
 """
 
 from __future__ import annotations
@@ -35,14 +34,17 @@ def test_specialization_validation_loss_falls_by_30_percent(specialization):
 
 
 @pytest.mark.slow
-def test_detection_finds_medicanes_on_held_out_storms(dataset_dir, specialization, tmp_path):
-    # measured (seed 0, 300 steps): train loss falls 19%, test POD 0.58, balanced accuracy 0.58;
-    # without class balancing the same run answered "background" for every clip (POD 0, 0.50)
+def test_detection_is_well_above_chance_on_held_out_storms(dataset_dir, specialization, tmp_path):
+    # attention pooling + translated train tiles; measured (seed 0, 600 steps from this 120-step
+    # specialization): held-out balanced accuracy 0.727 (POD 0.76), test storms alone 0.666. The
+    # original mean-pooled head on fixed tiles gave 0.58-0.61; without class balancing a short run
+    # answered "background" for every clip (exactly 0.5).
     encoder = specialization[0] / "best"
-    figures = run_stage("detection", dataset_dir, tmp_path, 300, LearningBudget(), encoder)
-    assert figures["train_loss_fall"] >= 0.05, figures
-    assert figures["pod"] >= 0.2, figures
-    assert figures["balanced_accuracy"] > 0.5, figures
+    figures = run_stage("detection", dataset_dir, tmp_path, 600, LearningBudget(), encoder)
+    assert figures["train_loss_fall"] >= 0.1, figures
+    assert figures["held_out_medicane_clips"] >= 40, figures  # both held-out splits are counted
+    assert figures["held_out_pod"] >= 0.4, figures
+    assert figures["held_out_balanced_accuracy"] >= 0.62, figures
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ from medicane_hf.data.index import frame_index_array, load_index
 from medicane_hf.data.transforms import MultiScaleCrop, to_model_input
 
 __all__ = [
-    "DEFAULT_TRACKING_SHIFT_FRACTION",
+    "DEFAULT_TRAIN_SHIFT_FRACTION",
     "TASKS",
     "ClipVideoDataset",
     "DetectionDataset",
@@ -47,9 +47,9 @@ __all__ = [
 ]
 
 TASKS = ("specialization", "detection", "tracking")
-# Tracking train tiles move by up to this fraction of the tile side (16 px on 64-px tiles): far
-# enough to decorrelate position from storm, near enough that the storm stays well inside.
-DEFAULT_TRACKING_SHIFT_FRACTION = 0.25
+# Detection and tracking train tiles move by up to this fraction of the tile side (16 px on 64-px
+# tiles): far enough to decorrelate position from storm, near enough that the storm stays well inside.
+DEFAULT_TRAIN_SHIFT_FRACTION = 0.25
 Transform = Callable[[torch.Tensor], torch.Tensor]
 StoreLike = FrameStore | str | os.PathLike[str]
 
@@ -145,7 +145,29 @@ class ClipVideoDataset(_StoreMixin, Dataset):
 
 
 class DetectionDataset(ClipVideoDataset):
-    """Labelled clips -> ``{"pixel_values": float32 [T, C, H, W], "labels": int64 scalar}``."""
+    """Labelled clips -> ``{"pixel_values": float32 [T, C, H, W], "labels": int64 scalar}``.
+
+    With ``max_shift > 0`` (train split only) rows whose label cannot change are read at a random
+    translation ``(dx, dy)``, integers drawn uniformly from ``[-max_shift, max_shift]`` (torch's
+    global generator, exact-resume safe like ``TrackingDataset``), window always inside the grid:
+
+    - a Medicane clip with a centre target: the centre stays at least ``shift_margin`` px inside
+      the moved tile (storms move a few pixels in a clip, so every frame keeps its centre in);
+    - a background clip whose tile saw no centre in any frame (``n_positive_frames == 0``): the
+      moved tile stays at least ``shift_margin`` px away from every centre target of the split at
+      the same clip time (up to ten draws, else unmoved);
+    - anything else (neighbouring class, two storms, a storm crossing the tile edge) stays put.
+
+    A storm's eye then appears at every position within a patch and on every patch, not at the
+    ~10 positions per storm the fixed tiles give: a small detector with 16-px patches otherwise
+    learns where the train storms were instead of what a Medicane looks like.
+
+    Args:
+        max_shift: largest translation in pixels (0 = none).
+        shift_margin: distance in pixels kept between a centre and the moved tile's edge.
+    """
+
+    _BACKGROUND_TRIES = 10
 
     def __init__(
         self,
@@ -154,15 +176,94 @@ class DetectionDataset(ClipVideoDataset):
         normalization: dict[str, Sequence[float]],
         transform: Transform | None = None,
         tile_size: int | None = None,
+        *,
+        max_shift: int = 0,
+        shift_margin: int = 8,
     ) -> None:
         super().__init__(index_split, store, normalization, transform, tile_size)
+        _check_shift(max_shift, shift_margin, self.tile_size)
         self.labels = np.asarray(index_split["label"], dtype=np.int64)
+        self.max_shift = int(max_shift)
+        self.shift_margin = int(shift_margin)
+        if self.max_shift == 0:
+            return
+        has_target = np.asarray(index_split["has_target"], dtype=bool)
+        centres = np.stack(
+            [
+                self.x0 + np.asarray(index_split["target_x"], np.float64),
+                self.y0 + np.asarray(index_split["target_y"], np.float64),
+            ],
+            axis=1,
+        )
+        end_times = np.asarray(index_split["end_time"])
+        n_positive = np.asarray(index_split["n_positive_frames"], dtype=np.int64)
+        n_storms = np.asarray(index_split["n_storms"], dtype=np.int64)
+        self._centres_at = {
+            t: centres[has_target & (end_times == t)] for t in np.unique(end_times[has_target])
+        }
+        self._end_times = end_times
+        self._movable_medicane = (self.labels == 1) & has_target & (n_storms == 1)
+        self._movable_background = (self.labels == 0) & (n_positive == 0) & (n_storms == 0)
+        self._targets = centres - np.stack([self.x0, self.y0], axis=1)
+
+    def _uniform(self, lo: int, hi: int) -> int:
+        return lo + int(torch.randint(hi - lo + 1, (1,)).item())
+
+    def _draw_shift(self, i: int) -> tuple[int, int]:
+        """One random ``(dx, dy)`` for row ``i`` (pixels) that keeps its label (see the class docstring)."""
+        if self.max_shift == 0:
+            return 0, 0
+        store, x0, y0 = self.store, int(self.x0[i]), int(self.y0[i])
+        if self._movable_medicane[i]:
+            x_range, y_range = (
+                _inside_shift_range(
+                    offset, float(target), extent, self.tile_size, self.max_shift, self.shift_margin
+                )
+                for offset, target, extent in zip(
+                    (x0, y0), self._targets[i], (store.width, store.height), strict=True
+                )
+            )
+            return self._uniform(*x_range), self._uniform(*y_range)
+        if not self._movable_background[i]:
+            return 0, 0
+        xr = (max(-self.max_shift, -x0), min(self.max_shift, store.width - self.tile_size - x0))
+        yr = (max(-self.max_shift, -y0), min(self.max_shift, store.height - self.tile_size - y0))
+        centres = self._centres_at.get(self._end_times[i], np.zeros((0, 2)))
+        for _ in range(self._BACKGROUND_TRIES):
+            dx, dy = self._uniform(*xr), self._uniform(*yr)
+            near = self.shift_margin
+            inside_x = (centres[:, 0] >= x0 + dx - near) & (centres[:, 0] <= x0 + dx + self.tile_size + near)
+            inside_y = (centres[:, 1] >= y0 + dy - near) & (centres[:, 1] <= y0 + dy + self.tile_size + near)
+            if not np.any(inside_x & inside_y):
+                return dx, dy
+        return 0, 0
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        dx, dy = self._draw_shift(i)
         return {
-            "pixel_values": self.pixel_values(i),
+            "pixel_values": self.pixel_values(i, dx, dy),
             "labels": torch.tensor(self.labels[i], dtype=torch.int64),
         }
+
+
+def _check_shift(max_shift: int, shift_margin: int, tile_size: int) -> None:
+    if max_shift < 0 or shift_margin < 0 or 2 * shift_margin >= tile_size:
+        raise ValueError(
+            f"max_shift ({max_shift}) and shift_margin ({shift_margin}) must be >= 0 and "
+            f"2 x shift_margin < tile_size ({tile_size})"
+        )
+
+
+def _inside_shift_range(
+    offset: int, target: float, extent: int, tile_size: int, max_shift: int, margin: int
+) -> tuple[int, int]:
+    """Shifts along one axis that keep the window inside ``[0, extent)`` and the centre ``margin`` px inside.
+
+    ``(0, 0)`` when no shift can (the centre is already outside the margin and cannot be brought in).
+    """
+    lo = max(-max_shift, -offset, int(np.ceil(target - (tile_size - margin))))
+    hi = min(max_shift, extent - tile_size - offset, int(np.floor(target - margin)))
+    return (lo, hi) if lo <= hi else (0, 0)
 
 
 class TrackingDataset(ClipVideoDataset):
@@ -196,11 +297,7 @@ class TrackingDataset(ClipVideoDataset):
         has_target = np.asarray(index_split["has_target"], dtype=bool)
         index_split = index_split.select(np.flatnonzero(has_target))
         super().__init__(index_split, store, normalization, transform, tile_size)
-        if max_shift < 0 or shift_margin < 0 or 2 * shift_margin >= self.tile_size:
-            raise ValueError(
-                f"max_shift ({max_shift}) and shift_margin ({shift_margin}) must be >= 0 and "
-                f"2 x shift_margin < tile_size ({self.tile_size})"
-            )
+        _check_shift(max_shift, shift_margin, self.tile_size)
         self.max_shift = int(max_shift)
         self.shift_margin = int(shift_margin)
         self.targets = np.stack(
@@ -210,12 +307,6 @@ class TrackingDataset(ClipVideoDataset):
             ],
             axis=1,
         ).reshape(-1, 2)
-
-    def _shift_range(self, offset: int, target: float, extent: int) -> tuple[int, int]:
-        """Allowed shifts along one axis: window inside ``[0, extent)``, centre inside the margin."""
-        lo = max(-self.max_shift, -offset, int(np.ceil(target - (self.tile_size - self.shift_margin))))
-        hi = min(self.max_shift, extent - self.tile_size - offset, int(np.floor(target - self.shift_margin)))
-        return (lo, hi) if lo <= hi else (0, 0)  # centre already outside the margin: do not move it
 
     def _draw_shift(self, i: int) -> tuple[int, int]:
         """One random ``(dx, dy)`` for row ``i`` (pixels)."""
@@ -227,7 +318,9 @@ class TrackingDataset(ClipVideoDataset):
             (int(self.x0[i]), float(self.targets[i, 0]), store.width),
             (int(self.y0[i]), float(self.targets[i, 1]), store.height),
         ):
-            lo, hi = self._shift_range(offset, target, extent)
+            lo, hi = _inside_shift_range(
+                offset, target, extent, self.tile_size, self.max_shift, self.shift_margin
+            )
             shifts.append(lo + int(torch.randint(hi - lo + 1, (1,)).item()))
         return shifts[0], shifts[1]
 
@@ -375,8 +468,9 @@ def load_clip_datasets(
             detection and tracking default to none.
         any_position: specialization only: draw the tile anywhere on the frame instead of from
             the tile layout.
-        train_max_shift: tracking only: random translation of the train tiles in pixels (see
-            ``TrackingDataset``); None = ``DEFAULT_TRACKING_SHIFT_FRACTION`` x tile side, 0 = off.
+        train_max_shift: detection and tracking: random translation of the train tiles in pixels
+            (see ``DetectionDataset`` and ``TrackingDataset``); None = ``DEFAULT_TRAIN_SHIFT_FRACTION``
+            x tile side, 0 = off.
             Validation and test tiles never move.
         balance_train_classes: detection only: repeat the rarer classes' train clips so every
             class is seen equally often (see ``balanced_oversampling``); validation and test
@@ -407,17 +501,17 @@ def load_clip_datasets(
         elif task == "specialization":
             out[split] = ClipVideoDataset(index[split], store, norm, None, tile)
         elif task == "detection":
-            detection = DetectionDataset(index[split], store, norm, transform, tile)
+            shift = _train_shift(tile, train_max_shift) if split == "train" else 0
+            detection = DetectionDataset(index[split], store, norm, transform, tile, max_shift=shift)
             if split == "train" and balance_train_classes and len(detection) > 0:
                 detection = Subset(detection, balanced_oversampling(detection.labels).tolist())
             out[split] = detection
         else:
-            shift = 0
-            if split == "train":
-                shift = (
-                    int(DEFAULT_TRACKING_SHIFT_FRACTION * tile)
-                    if train_max_shift is None
-                    else train_max_shift
-                )
+            shift = _train_shift(tile, train_max_shift) if split == "train" else 0
             out[split] = TrackingDataset(index[split], store, norm, transform, tile, max_shift=shift)
     return out
+
+
+def _train_shift(tile_size: int, train_max_shift: int | None) -> int:
+    """The train split's translation in pixels: the given one, else the default fraction of the tile."""
+    return int(DEFAULT_TRAIN_SHIFT_FRACTION * tile_size) if train_max_shift is None else int(train_max_shift)

@@ -59,6 +59,13 @@ class ModelArguments:
             "or `pooled` (mean pooling + Linear(2), the old system's). Empty: the model's."
         },
     )
+    detection_pooling: str | None = field(
+        default=None,
+        metadata={
+            "help": "Detection head pooling: `attention` (learned per-token weights; the tiny recipe), `mean` "
+            "(VideoMAE v2's) or `max`. Empty: the model's."
+        },
+    )
     mask_ratio: float | None = field(
         default=None,
         metadata={
@@ -89,6 +96,14 @@ class DataArguments:
         metadata={
             "help": "A `medicane-hf build-dataset` output folder (store/, index/, normalization.json, "
             "dataset_info.json). Empty: the embedded default synthetic basin (built once in the cache)."
+        },
+    )
+    train_max_shift: int | None = field(
+        default=None,
+        metadata={
+            "help": "Detection and tracking: move each train tile by a random offset of up to N pixels per "
+            "axis, keeping its label (detection) or its centre inside (tracking; the target follows). "
+            "Empty: a quarter of the tile side; 0: off. Validation and test tiles never move."
         },
     )
     max_train_samples: int | None = field(

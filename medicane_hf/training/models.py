@@ -109,6 +109,7 @@ def recipe_settings(
     for arg, key in (
         ("drop_path_rate", "drop_path_rate"),
         ("tracking_head", "tracking_head"),
+        ("detection_pooling", "detection_pooling"),
         ("mask_ratio", "encoder_mask_ratio"),
         ("decoder_mask_ratio", "decoder_mask_ratio"),
     ):

@@ -153,7 +153,12 @@ def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, dict[str, An
         dataset_dir = Path(ensure_default_dataset())
         logger.warning("No --dataset_dir: using the embedded default synthetic basin at %s", dataset_dir)
     contract = read_dataset_contract(dataset_dir)
-    splits = load_clip_datasets(dataset_dir, task.data_task, ("train", "validation", "test"))
+    splits = load_clip_datasets(
+        dataset_dir,
+        task.data_task,
+        ("train", "validation", "test"),
+        train_max_shift=args.data.train_max_shift,
+    )
     splits["train"] = _spread_subset(splits["train"], args.data.max_train_samples)
     for name in ("validation", "test"):
         splits[name] = _spread_subset(splits[name], args.data.max_eval_samples)

@@ -260,6 +260,9 @@ TASKS: dict[str, TaskSpec] = {
             "layer_decay": 0.75,
             "drop_path_rate": 0.1,
             "class_weights": "balanced",
+            # a Medicane fills a few patches of a tile: mean pooling dilutes it, attention pooling
+            # does not (held-out synthetic storms, benchmarks/RESULTS.md section "learning")
+            "detection_pooling": "attention",
         },
         quick_run={
             **_QUICK,
