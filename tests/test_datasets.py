@@ -21,6 +21,7 @@ from medicane_hf.data.datasets import (
     balanced_oversampling,
     load_clip_datasets,
     read_dataset_contract,
+    rotate_point,
 )
 from medicane_hf.data.geo import SeviriGrid
 from medicane_hf.data.index import load_index
@@ -319,3 +320,43 @@ def test_detection_translation_never_changes_a_label(dataset_dir: Path) -> None:
     assert still.dataset.max_shift == 0
     with pytest.raises(ValueError, match="shift_margin"):
         DetectionDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=4, shift_margin=40)
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5])
+def test_rotate_point_follows_torch_rot90(turns: int) -> None:
+    tile = torch.zeros(1, 64, 64)
+    tile[0, 10, 50] = 1.0  # row y=10, column x=50
+    turned = torch.rot90(tile, turns, dims=(-2, -1))
+    y, x = divmod(int(turned.argmax()), 64)
+    assert rotate_point((50.0, 10.0), turns, 64) == (x, y)
+
+
+def test_tracking_quarter_turns_turn_the_target_with_the_tile(dataset_dir: Path) -> None:
+    index = load_index(dataset_dir)["train"]
+    norm = read_dataset_contract(dataset_dir)
+    turning = TrackingDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=16, rot90=True)
+    rows = index.select(np.flatnonzero(np.asarray(index["has_target"])))
+    seen_turns = set()
+    for seed in range(12):
+        i = seed % len(turning)
+        torch.manual_seed(seed)
+        item = turning[i]
+        torch.manual_seed(seed)  # the same draws, in the same order: shift, then turns
+        dx, dy = turning._draw_shift(i)
+        turns = int(torch.randint(4, (1,)).item())
+        seen_turns.add(turns)
+        window = _expected_input(
+            dataset_dir, rows[i]["frame_indices"], rows[i]["x0"] + dx, rows[i]["y0"] + dy
+        )
+        torch.testing.assert_close(
+            item["pixel_values"], torch.rot90(window, turns, dims=(-2, -1)), rtol=0, atol=1e-5
+        )
+        target = rotate_point(turning.targets[i] - np.array([dx, dy]), turns, 64)
+        assert item["labels"].tolist() == pytest.approx(list(target))
+    assert len(seen_turns) >= 3
+    # load_clip_datasets turns the train split only, unless told not to
+    data = load_clip_datasets(dataset_dir, "tracking", splits=("train", "validation"))
+    assert data["train"].rot90 and not data["validation"].rot90
+    assert not load_clip_datasets(dataset_dir, "tracking", splits=("train",), train_rot90=False)[
+        "train"
+    ].rot90

@@ -44,6 +44,7 @@ __all__ = [
     "load_clip_datasets",
     "read_dataset_contract",
     "read_normalization",
+    "rotate_point",
 ]
 
 TASKS = ("specialization", "detection", "tracking")
@@ -247,6 +248,17 @@ class DetectionDataset(ClipVideoDataset):
         }
 
 
+def rotate_point(xy: Sequence[float] | np.ndarray, turns: int, size: int) -> tuple[float, float]:
+    """Where pixel ``(x, y)`` of a ``size x size`` tile goes under ``torch.rot90(tile, turns, dims=(-2, -1))``.
+
+    One turn maps ``(x, y)`` to ``(y, size - 1 - x)`` (pixel centres at integer coordinates).
+    """
+    x, y = float(xy[0]), float(xy[1])
+    for _ in range(turns % 4):
+        x, y = y, size - 1 - x
+    return x, y
+
+
 def _check_shift(max_shift: int, shift_margin: int, tile_size: int) -> None:
     if max_shift < 0 or shift_margin < 0 or 2 * shift_margin >= tile_size:
         raise ValueError(
@@ -279,9 +291,15 @@ class TrackingDataset(ClipVideoDataset):
     With ~130 train targets on the default basin this turns each target into ``(2 max_shift + 1)^2`` distinct
     (image, target) pairs, so the regressor cannot memorise a position per storm.
 
+    With ``rot90`` each item is also turned by a random multiple of 90 degrees (after the shift),
+    and the target with it. A turned cyclone still turns counter-clockwise (a rotation keeps the
+    sense of rotation; a mirror image would not), so the storm stays a plausible storm while the
+    background around it stops being a clue to where the centre was in the train storms.
+
     Args:
         max_shift: largest translation in pixels (0 = none; use it for the train split only).
         shift_margin: the shifted centre stays this many pixels from every tile edge.
+        rot90: random quarter turns (train split only).
     """
 
     def __init__(
@@ -294,6 +312,7 @@ class TrackingDataset(ClipVideoDataset):
         *,
         max_shift: int = 0,
         shift_margin: int = 8,
+        rot90: bool = False,
     ) -> None:
         has_target = np.asarray(index_split["has_target"], dtype=bool)
         index_split = index_split.select(np.flatnonzero(has_target))
@@ -301,6 +320,7 @@ class TrackingDataset(ClipVideoDataset):
         _check_shift(max_shift, shift_margin, self.tile_size)
         self.max_shift = int(max_shift)
         self.shift_margin = int(shift_margin)
+        self.rot90 = bool(rot90)
         self.targets = np.stack(
             [
                 np.asarray(index_split["target_x"], np.float32),
@@ -328,7 +348,12 @@ class TrackingDataset(ClipVideoDataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         dx, dy = self._draw_shift(i)
         target = self.targets[i] - np.asarray([dx, dy], dtype=np.float32)
-        return {"pixel_values": self.pixel_values(i, dx, dy), "labels": torch.from_numpy(target)}
+        pixel_values = self.pixel_values(i, dx, dy)
+        if self.rot90:
+            turns = int(torch.randint(4, (1,)).item())
+            pixel_values = torch.rot90(pixel_values, turns, dims=(-2, -1)).contiguous()
+            target = np.asarray(rotate_point(target, turns, self.tile_size), dtype=np.float32)
+        return {"pixel_values": pixel_values, "labels": torch.from_numpy(target)}
 
 
 class PretrainingDataset(_StoreMixin, Dataset):
@@ -454,6 +479,7 @@ def load_clip_datasets(
     train_transform: Transform | None = None,
     any_position: bool = False,
     train_max_shift: int | None = None,
+    train_rot90: bool | None = None,
     balance_train_classes: bool = True,
 ) -> dict[str, Dataset]:
     """torch datasets of a build-dataset folder for one task.
@@ -472,6 +498,8 @@ def load_clip_datasets(
         train_max_shift: detection and tracking: random translation of the train tiles in pixels
             (see ``DetectionDataset`` and ``TrackingDataset``); None = ``DEFAULT_TRAIN_SHIFT_FRACTION``
             x tile side, 0 = off.
+        train_rot90: tracking only: random quarter turns of the train tiles, the target turning
+            with them (see ``TrackingDataset``); None = on.
             Validation and test tiles never move.
         balance_train_classes: detection only: repeat the rarer classes' train clips so every
             class is seen equally often (see ``balanced_oversampling``); validation and test
@@ -508,8 +536,12 @@ def load_clip_datasets(
                 detection = Subset(detection, balanced_oversampling(detection.labels).tolist())
             out[split] = detection
         else:
-            shift = _train_shift(tile, train_max_shift) if split == "train" else 0
-            out[split] = TrackingDataset(index[split], store, norm, transform, tile, max_shift=shift)
+            train = split == "train"
+            out[split] = TrackingDataset(
+                index[split], store, norm, transform, tile,
+                max_shift=_train_shift(tile, train_max_shift) if train else 0,
+                rot90=train and (train_rot90 is None or train_rot90),
+            )  # fmt: skip
     return out
 
 

@@ -106,6 +106,13 @@ class DataArguments:
             "Empty: a quarter of the tile side; 0: off. Validation and test tiles never move."
         },
     )
+    train_rot90: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Tracking: turn each train tile by a random multiple of 90 degrees (the target turns with it; "
+            "a turned cyclone still turns counter-clockwise). Empty: on. Validation and test tiles never turn."
+        },
+    )
     max_train_samples: int | None = field(
         default=None,
         metadata={"help": "Use only N training clips, evenly spread over the split (quick runs, debugging)."},

@@ -21,7 +21,8 @@ What is measured, each on data the run did not train on:
   ``DetectionDataset``); the head pools the tokens with attention;
 - tracking (from the specialized encoder): median centre error on the test
   storms against a constant guess (the train split's mean centre); train tiles are
-  randomly translated by up to a quarter tile (``TrackingDataset``).
+  randomly translated by up to a quarter tile and turned by multiples of 90
+  degrees (``TrackingDataset``).
 
 Besides, `train_loss_fall` of every stage: the mean train loss of the last
 three log records against the first three (does the optimizer fit the data).

@@ -158,6 +158,7 @@ def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, dict[str, An
         task.data_task,
         ("train", "validation", "test"),
         train_max_shift=args.data.train_max_shift,
+        train_rot90=args.data.train_rot90,
     )
     splits["train"] = _spread_subset(splits["train"], args.data.max_train_samples)
     for name in ("validation", "test"):
