@@ -217,15 +217,10 @@ class DetectionDataset(ClipVideoDataset):
             return 0, 0
         store, x0, y0 = self.store, int(self.x0[i]), int(self.y0[i])
         if self._movable_medicane[i]:
-            x_range, y_range = (
-                _inside_shift_range(
-                    offset, float(target), extent, self.tile_size, self.max_shift, self.shift_margin
-                )
-                for offset, target, extent in zip(
-                    (x0, y0), self._targets[i], (store.width, store.height), strict=True
-                )
-            )
-            return self._uniform(*x_range), self._uniform(*y_range)
+            return _random_inside_shift(
+                (x0, y0), self._targets[i], (store.width, store.height), self.tile_size, self.max_shift,
+                self.shift_margin,
+            )  # fmt: skip
         if not self._movable_background[i]:
             return 0, 0
         xr = (max(-self.max_shift, -x0), min(self.max_shift, store.width - self.tile_size - x0))
@@ -267,16 +262,28 @@ def _check_shift(max_shift: int, shift_margin: int, tile_size: int) -> None:
         )
 
 
-def _inside_shift_range(
-    offset: int, target: float, extent: int, tile_size: int, max_shift: int, margin: int
+def _random_inside_shift(
+    offset: tuple[int, int],
+    target: Sequence[float] | np.ndarray,
+    extent: tuple[int, int],
+    tile_size: int,
+    max_shift: int,
+    margin: int,
 ) -> tuple[int, int]:
-    """Shifts along one axis that keep the window inside ``[0, extent)`` and the centre ``margin`` px inside.
+    """A uniform random ``(dx, dy)`` (torch's generator) that keeps the window on the grid and the centre inside.
 
-    ``(0, 0)`` when no shift can (the centre is already outside the margin and cannot be brought in).
+    Per axis, the window ``[offset + d, offset + d + tile_size)`` stays inside ``[0, extent)``, ``|d| <= max_shift``
+    and the centre (``target``, tile pixels) stays ``margin`` px from both edges; an axis where no shift can
+    do that (the centre is already outside the margin and cannot be brought in) does not move.
     """
-    lo = max(-max_shift, -offset, int(np.ceil(target - (tile_size - margin))))
-    hi = min(max_shift, extent - tile_size - offset, int(np.floor(target - margin)))
-    return (lo, hi) if lo <= hi else (0, 0)
+    shift = []
+    for start, centre, size in zip(offset, target, extent, strict=True):
+        lo = max(-max_shift, -start, int(np.ceil(float(centre) - (tile_size - margin))))
+        hi = min(max_shift, size - tile_size - start, int(np.floor(float(centre) - margin)))
+        if lo > hi:
+            lo = hi = 0
+        shift.append(lo + int(torch.randint(hi - lo + 1, (1,)).item()))
+    return shift[0], shift[1]
 
 
 class TrackingDataset(ClipVideoDataset):
@@ -334,16 +341,10 @@ class TrackingDataset(ClipVideoDataset):
         if self.max_shift == 0:
             return 0, 0
         store = self.store
-        shifts = []
-        for offset, target, extent in (
-            (int(self.x0[i]), float(self.targets[i, 0]), store.width),
-            (int(self.y0[i]), float(self.targets[i, 1]), store.height),
-        ):
-            lo, hi = _inside_shift_range(
-                offset, target, extent, self.tile_size, self.max_shift, self.shift_margin
-            )
-            shifts.append(lo + int(torch.randint(hi - lo + 1, (1,)).item()))
-        return shifts[0], shifts[1]
+        return _random_inside_shift(
+            (int(self.x0[i]), int(self.y0[i])), self.targets[i], (store.width, store.height), self.tile_size,
+            self.max_shift, self.shift_margin,
+        )  # fmt: skip
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         dx, dy = self._draw_shift(i)
@@ -497,10 +498,9 @@ def load_clip_datasets(
             the tile layout.
         train_max_shift: detection and tracking: random translation of the train tiles in pixels
             (see ``DetectionDataset`` and ``TrackingDataset``); None = ``DEFAULT_TRAIN_SHIFT_FRACTION``
-            x tile side, 0 = off.
+            x tile side, 0 = off. Validation and test tiles never move.
         train_rot90: tracking only: random quarter turns of the train tiles, the target turning
-            with them (see ``TrackingDataset``); None = on.
-            Validation and test tiles never move.
+            with them (see ``TrackingDataset``); None = on. Validation and test tiles never turn.
         balance_train_classes: detection only: repeat the rarer classes' train clips so every
             class is seen equally often (see ``balanced_oversampling``); validation and test
             are never resampled.
