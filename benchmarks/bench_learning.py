@@ -35,8 +35,8 @@ CRITERIA = {
         lambda r: r["mean_held_out_balanced_accuracy"] >= 0.70 and r["min_held_out_balanced_accuracy"] >= 0.60,
     ),
     "tracking": (
-        "test median error <= 0.8 x the constant guess on average over the seeds",
-        lambda r: r["mean_median_km"] <= 0.8 * r["baseline_median_km"],
+        "test median error <= 0.75 x the constant guess on average over the seeds",
+        lambda r: r["mean_median_km"] <= 0.75 * r["baseline_median_km"],
     ),
 }
 
@@ -121,8 +121,10 @@ detection) and 134 tracking clips; validation and test are 2 other storms each (
 31 Medicane clips). Train tiles move by up to 16 px (detection: only where the label cannot change;
 tracking: the target follows). With two storms per split a single split's figure swings by 0.1-0.2
 (detection) or +-20 km (tracking) between seeds and settings: read the pooled and the mean figures.
-Tracking also measured (2026-11-22, 1200-step specialization, seed 0): 1500 steps 249 km, train tiles
-moved by up to 24 px 296 km; from the 300-step specialization 239 km (seed 0) and 256 km (seed 1).
+Tracking train tiles also turn by random quarter turns (the target with them): without the turns the
+same three seeds gave 273, 241 and 323 km (mean 279 km, 0.84 x the constant guess; seed 2 learnt
+nothing that transfers). Also measured without turns (2026-11-22, seed 0): 1500 steps 249 km, tiles
+moved by up to 24 px 296 km, from the 300-step specialization 239 km (seed 1: 256 km).
 
 How the detection recipe got here (same data, 2026-11-22; single runs unless stated; "held-out" =
 validation + test pooled): the original head (mean pooling, fixed tiles, 300-step specialization) gave

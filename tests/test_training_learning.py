@@ -49,9 +49,10 @@ def test_detection_is_well_above_chance_on_held_out_storms(dataset_dir, speciali
 
 @pytest.mark.slow
 def test_tracking_beats_the_constant_guess_on_held_out_storms(dataset_dir, specialization, tmp_path):
-    # token arg-max head, translated train tiles; measured (seed 0, 600 steps from the 300-step
-    # specialization of bench_learning.py): test median 239 km against the constant guess's 333 km
+    # token arg-max head, train tiles translated and turned; measured (seed 0, 600 steps from this
+    # 120-step specialization): test median 182 km against the constant guess's 333 km (0.55); without
+    # the quarter turns 239-323 km over seeds (benchmarks/RESULTS.md)
     encoder = specialization[0] / "best"
     figures = run_stage("tracking", dataset_dir, tmp_path, 600, LearningBudget(), encoder)
     assert figures["train_loss_fall"] >= 0.3, figures
-    assert figures["median_km"] <= 0.8 * figures["baseline_median_km"], figures
+    assert figures["median_km"] <= 0.7 * figures["baseline_median_km"], figures
