@@ -284,3 +284,23 @@ def test_held_out_figures_pool_the_validation_and_test_confusion_matrices() -> N
     assert figures["held_out_balanced_accuracy"] == pytest.approx((0.5 + 0.65) / 2)
     assert figures["held_out_far"] == pytest.approx(70 / 80)
     assert figures["held_out_medicane_clips"] == 20 and figures["held_out_clips"] == 220
+
+
+def test_augmentation_flags_reach_the_train_datasets(dataset_dir, tmp_path):
+    from medicane_hf.training.run import load_data
+
+    def train_split(stage: str, *flags: str):
+        args = parse_arguments(
+            ["--dataset_dir", str(dataset_dir), "--output_dir", str(tmp_path), *flags],
+            stage_defaults(TASKS[stage], quick=True),
+        )
+        splits = load_data(TASKS[stage], args)[2]
+        assert getattr(splits["validation"], "max_shift", 0) == 0  # evaluation tiles never move
+        return getattr(splits["train"], "dataset", splits["train"])  # detection: the oversampling Subset
+
+    assert train_split("detection").max_shift == 16  # a quarter of the 64-px tile
+    assert train_split("detection", "--train_max_shift", "0").max_shift == 0
+    tracking = train_split("tracking")
+    assert tracking.max_shift == 16 and tracking.rot90
+    tracking = train_split("tracking", "--train_max_shift", "5", "--train_rot90", "false")
+    assert tracking.max_shift == 5 and not tracking.rot90
