@@ -190,13 +190,14 @@ class DetectionDataset(ClipVideoDataset):
         if self.max_shift == 0:
             return
         has_target = np.asarray(index_split["has_target"], dtype=bool)
-        centres = np.stack(
+        self._targets = np.stack(
             [
-                self.x0 + np.asarray(index_split["target_x"], np.float64),
-                self.y0 + np.asarray(index_split["target_y"], np.float64),
+                np.asarray(index_split["target_x"], np.float64),
+                np.asarray(index_split["target_y"], np.float64),
             ],
             axis=1,
         )
+        centres = self._targets + np.stack([self.x0, self.y0], axis=1)  # grid pixels
         end_times = np.asarray(index_split["end_time"])
         n_positive = np.asarray(index_split["n_positive_frames"], dtype=np.int64)
         n_storms = np.asarray(index_split["n_storms"], dtype=np.int64)
@@ -206,10 +207,6 @@ class DetectionDataset(ClipVideoDataset):
         self._end_times = end_times
         self._movable_medicane = (self.labels == 1) & has_target & (n_storms == 1)
         self._movable_background = (self.labels == 0) & (n_positive == 0) & (n_storms == 0)
-        self._targets = centres - np.stack([self.x0, self.y0], axis=1)
-
-    def _uniform(self, lo: int, hi: int) -> int:
-        return lo + int(torch.randint(hi - lo + 1, (1,)).item())
 
     def _draw_shift(self, i: int) -> tuple[int, int]:
         """One random ``(dx, dy)`` for row ``i`` (pixels) that keeps its label (see the class docstring)."""
@@ -227,7 +224,7 @@ class DetectionDataset(ClipVideoDataset):
         yr = (max(-self.max_shift, -y0), min(self.max_shift, store.height - self.tile_size - y0))
         centres = self._centres_at.get(self._end_times[i], np.zeros((0, 2)))
         for _ in range(self._BACKGROUND_TRIES):
-            dx, dy = self._uniform(*xr), self._uniform(*yr)
+            dx, dy = _randint_between(*xr), _randint_between(*yr)
             near = self.shift_margin
             inside_x = (centres[:, 0] >= x0 + dx - near) & (centres[:, 0] <= x0 + dx + self.tile_size + near)
             inside_y = (centres[:, 1] >= y0 + dy - near) & (centres[:, 1] <= y0 + dy + self.tile_size + near)
@@ -262,6 +259,11 @@ def _check_shift(max_shift: int, shift_margin: int, tile_size: int) -> None:
         )
 
 
+def _randint_between(lo: int, hi: int) -> int:
+    """A uniform random integer in ``[lo, hi]`` from torch's global generator (per-sample seeded in training)."""
+    return lo + int(torch.randint(hi - lo + 1, (1,)).item())
+
+
 def _random_inside_shift(
     offset: tuple[int, int],
     target: Sequence[float] | np.ndarray,
@@ -282,7 +284,7 @@ def _random_inside_shift(
         hi = min(max_shift, size - tile_size - start, int(np.floor(float(centre) - margin)))
         if lo > hi:
             lo = hi = 0
-        shift.append(lo + int(torch.randint(hi - lo + 1, (1,)).item()))
+        shift.append(_randint_between(lo, hi))
     return shift[0], shift[1]
 
 
