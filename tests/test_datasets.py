@@ -360,3 +360,17 @@ def test_tracking_quarter_turns_turn_the_target_with_the_tile(dataset_dir: Path)
     assert not load_clip_datasets(dataset_dir, "tracking", splits=("train",), train_rot90=False)[
         "train"
     ].rot90
+
+
+def test_grouping_background_centres_by_time_matches_a_mask_per_time() -> None:
+    from medicane_hf.data.datasets import _group_rows_by_time
+
+    rng = np.random.default_rng(0)
+    times = np.datetime64("2022-01-10T00:00") + rng.integers(0, 30, 500).astype("timedelta64[h]")
+    keep = rng.random(500) < 0.3
+    values = rng.random((500, 2))
+    grouped = _group_rows_by_time(values, times, keep)
+    expected = {t: values[keep & (times == t)] for t in np.unique(times[keep])}
+    assert grouped.keys() == expected.keys() and len(expected) > 20
+    for t, rows in expected.items():
+        assert np.array_equal(grouped[t], rows)

@@ -295,7 +295,7 @@ def test_augmentation_flags_reach_the_train_datasets(dataset_dir, tmp_path):
             stage_defaults(TASKS[stage], quick=True),
         )
         splits = load_data(TASKS[stage], args)[2]
-        assert getattr(splits["validation"], "max_shift", 0) == 0  # evaluation tiles never move
+        assert splits["validation"].max_shift == 0  # evaluation tiles never move
         return getattr(splits["train"], "dataset", splits["train"])  # detection: the oversampling Subset
 
     assert train_split("detection").max_shift == 16  # a quarter of the 64-px tile

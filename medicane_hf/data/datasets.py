@@ -201,9 +201,7 @@ class DetectionDataset(ClipVideoDataset):
         end_times = np.asarray(index_split["end_time"])
         n_positive = np.asarray(index_split["n_positive_frames"], dtype=np.int64)
         n_storms = np.asarray(index_split["n_storms"], dtype=np.int64)
-        self._centres_at = {
-            t: centres[has_target & (end_times == t)] for t in np.unique(end_times[has_target])
-        }
+        self._centres_at = _group_rows_by_time(centres, end_times, has_target)
         self._end_times = end_times
         self._movable_medicane = (self.labels == 1) & has_target & (n_storms == 1)
         self._movable_background = (self.labels == 0) & (n_positive == 0) & (n_storms == 0)
@@ -257,6 +255,19 @@ def _check_shift(max_shift: int, shift_margin: int, tile_size: int) -> None:
             f"max_shift ({max_shift}) and shift_margin ({shift_margin}) must be >= 0 and "
             f"2 x shift_margin < tile_size ({tile_size})"
         )
+
+
+def _group_rows_by_time(
+    values: np.ndarray, times: np.ndarray, keep: np.ndarray
+) -> dict[Any, np.ndarray]:
+    """``{time: values[rows kept at that time]}`` in one sort (a mask per time would be O(times x rows))."""
+    rows = np.flatnonzero(keep)
+    unique_times, group = np.unique(times[rows], return_inverse=True)
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(len(unique_times) + 1))
+    return {
+        t: values[rows[order[a:b]]] for t, a, b in zip(unique_times, bounds[:-1], bounds[1:], strict=True)
+    }
 
 
 def _randint_between(lo: int, hi: int) -> int:
