@@ -28,8 +28,9 @@ THREE_CLASS_ID2LABEL: dict[int, str] = {0: "background", 1: "medicane", 2: "neig
 ENCODER_MASK_TYPES = ("tube",)
 DECODER_MASK_TYPES = ("running_cell", "none")
 TRACKING_LOSSES = ("mse", "huber")
-TRACKING_HEADS = ("pooled", "token_argmax")
-DETECTION_POOLINGS = ("mean", "max", "attention")
+TRACKING_HEADS = ("pooled", "token_argmax", "heatmap")
+PATCH_EMBEDDINGS = ("linear", "conv")
+DETECTION_POOLINGS = ("mean", "max", "attention", "heatmap")
 
 # VideoMAE v2 backbones (DOMAIN.md section 5). Decoder width 512, depth 4, 8 heads for the real sizes; the
 # `tiny` preset matches the embedded demo dataset (64 px tiles, 128 tokens) and keeps tests fast.
@@ -128,12 +129,40 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         `"token_argmax"`: a soft arg-max over the last frame's tokens: each token scores how likely it holds
         the centre (`heatmap` Linear(hidden, 1)) and proposes an offset from its patch centre (`regressor`);
         the prediction is the score-weighted mean. It keeps location, which mean pooling averages away.
+        `"heatmap"`: a dense heat map at the tile's full resolution: the last frame's tokens (after `fc_norm`,
+        projected to `heatmap_channels` and upsampled) are added to features of the clip's last
+        `heatmap_frames` frames computed at full resolution (`heatmap_fine`), two convolutions score every
+        pixel, and the centre is the soft arg-max (expected pixel position) of the map. It keeps position
+        below a token: the tokens say which storm, the full-resolution features say which pixel.
     detection_pooling (`str`, defaults to `"mean"`):
         How the detection head summarises the tokens before `fc_norm` and `classifier`: `"mean"` (VideoMAE v2's
         fine-tuning head, what converted checkpoints were trained with), `"max"` (per-feature maximum), or
         `"attention"` (a softmax-weighted mean whose per-token weights come from `pool_score` Linear(hidden, 1)).
         A Medicane covers a few patches of a tile: mean pooling dilutes it among the background tokens,
-        attention lets the head look at the storm's tokens.
+        attention lets the head look at the storm's tokens. `"heatmap"`: the pixels of the last `heatmap_frames`
+        frames at full resolution, as the `"heatmap"` tracking head sees them, pooled by the softmax of a
+        per-pixel score (`heatmap_head`, the same module and key names as the tracking head, so a tracker's weights
+        carry over; `classifier` then takes `heatmap_channels` features).
+    patch_embedding (`str`, defaults to `"linear"`):
+        How a tubelet becomes a token. `"linear"`: VideoMAE's Conv3d with kernel = stride = (tubelet, patch,
+        patch), i.e. one linear map of the raw pixels (what VideoMAE v1/v2 checkpoints hold). `"conv"`: a small
+        convolutional stem run on each patch of each tubelet (its frames stacked as channels; a 3x3 convolution
+        at full resolution, then log2(patch) 3x3 convolutions of stride 2 down to one vector per patch), mapped
+        to the hidden size by `projection`. A Medicane's eye is 2-3 px wide on the embedded basin
+        and some 10 px on real tiles: one linear map of a 16 x 16 patch does not pick it out of textured cloud,
+        stacked convolutions do ("early convolutions help transformers see better", Xiao et al. 2021). The stem
+        stays inside each patch, so masked pre-training still embeds the visible tokens only and nothing leaks
+        from a masked patch. Needs a power-of-two patch size.
+    stem_width (`int`, defaults to 8):
+        Channels of the conv stem's first (full-resolution) layer; each stride-2 layer doubles them, up to
+        `hidden_size`.
+    heatmap_channels (`int`, defaults to 16):
+        Width of the `"heatmap"` tracking head.
+    detection_centre_loss_weight (`float`, defaults to 1.0):
+        With `detection_pooling="heatmap"`: weight of the heat map's centre loss (cross-entropy of the pixel
+        softmax against the storm centre of Medicane train clips) added to the classification loss.
+    heatmap_frames (`int`, defaults to 2):
+        How many of the clip's last frames the `"heatmap"` head reads at full resolution (2 show the motion).
     drop_path_rate (`float`, defaults to 0.0):
         Stochastic depth of the encoder, rising linearly from 0 at the first layer to this value at the last
         (VideoMAE v2 fine-tuning uses 0.1; keep 0 for pre-training).
@@ -157,6 +186,11 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     tracking_head: str = "pooled"
     detection_pooling: str = "mean"
     drop_path_rate: float = 0.0
+    patch_embedding: str = "linear"
+    stem_width: int = 8
+    heatmap_channels: int = 16
+    heatmap_frames: int = 2
+    detection_centre_loss_weight: float = 1.0
 
     def __post_init__(self, **kwargs: Any) -> None:
         num_labels = kwargs.pop("num_labels", None)
@@ -219,6 +253,15 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         """Values in one patchified token: tubelet * patch_h * patch_w * channels."""
         patch_h, patch_w = self.patch_height_width
         return self.tubelet_size * patch_h * patch_w * self.num_channels
+
+    @property
+    def stem_channels(self) -> list[int]:
+        """Output channels of each conv-stem layer: the full-resolution one, then one per halving of the patch.
+
+        ``[stem_width, 2 stem_width, 4 stem_width, ...]`` capped at ``hidden_size``; ``1 + log2(patch)`` entries.
+        """
+        halvings = int(math.log2(max(self.patch_height_width)))
+        return [min(self.stem_width * 2**i, self.hidden_size) for i in range(halvings + 1)]
 
     # ------------------------------------------------------------------ data contract
 
@@ -305,6 +348,18 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
             raise ValueError(
                 f"detection_pooling={self.detection_pooling!r}: choose one of {DETECTION_POOLINGS}"
             )
+        if self.patch_embedding not in PATCH_EMBEDDINGS:
+            raise ValueError(f"patch_embedding={self.patch_embedding!r}: choose one of {PATCH_EMBEDDINGS}")
+        if self.patch_embedding == "conv":
+            patch_h, patch_w = self.patch_height_width
+            for side in self.patch_height_width:
+                if side < 2 or side & (side - 1) or patch_h != patch_w:
+                    raise ValueError(
+                        f"patch_embedding='conv' halves the patch down to one pixel: patch_size={self.patch_size} "
+                        "must be square and a power of two"
+                    )
+        if not 1 <= self.heatmap_frames <= self.num_frames:
+            raise ValueError(f"heatmap_frames={self.heatmap_frames} must be in 1..num_frames ({self.num_frames})")
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate={self.drop_path_rate} must be in [0, 1)")
         for key in ("image_mean", "image_std"):

@@ -273,19 +273,6 @@ def test_every_shipped_config_parses(stage_folder, preset):
     assert args.training.metric_for_best_model == TASKS[stage].metric_for_best_model
 
 
-def test_held_out_figures_pool_the_validation_and_test_confusion_matrices() -> None:
-    from medicane_hf.training.learning_check import held_out_figures
-
-    validation = {"eval_cm_0_0": 80, "eval_cm_0_1": 20, "eval_cm_1_0": 2, "eval_cm_1_1": 8}
-    test = {"test_cm_0_0": 50, "test_cm_0_1": 50, "test_cm_1_0": 8, "test_cm_1_1": 2}
-    figures = held_out_figures(validation, test)
-    # pooled: 130/200 background right, 10/20 Medicanes found, 70 false alarms among 80 alarms
-    assert figures["held_out_pod"] == pytest.approx(0.5)
-    assert figures["held_out_balanced_accuracy"] == pytest.approx((0.5 + 0.65) / 2)
-    assert figures["held_out_far"] == pytest.approx(70 / 80)
-    assert figures["held_out_medicane_clips"] == 20 and figures["held_out_clips"] == 220
-
-
 def test_augmentation_flags_reach_the_train_datasets(dataset_dir, tmp_path):
     from medicane_hf.training.run import load_data
 

@@ -146,7 +146,11 @@ class ClipVideoDataset(_StoreMixin, Dataset):
 
 
 class DetectionDataset(ClipVideoDataset):
-    """Labelled clips -> ``{"pixel_values": float32 [T, C, H, W], "labels": int64 scalar}``.
+    """Labelled clips -> ``{"pixel_values": float32 [T, C, H, W], "labels": int64 scalar, "centre": float32 [2]}``.
+
+    ``centre`` is the storm centre (x, y) at the last frame in tile pixels of a Medicane clip with a target
+    (moved with the tile), NaN for every other clip: a heat-map detection head learns where the eye is from it
+    (``MedicaneVideoMAEForDetection``), other heads ignore it.
 
     With ``max_shift > 0`` (train split only) rows whose label cannot change are read at a random
     translation ``(dx, dy)``, integers drawn uniformly from ``[-max_shift, max_shift]`` (torch's
@@ -187,8 +191,6 @@ class DetectionDataset(ClipVideoDataset):
         self.labels = np.asarray(index_split["label"], dtype=np.int64)
         self.max_shift = int(max_shift)
         self.shift_margin = int(shift_margin)
-        if self.max_shift == 0:
-            return
         has_target = np.asarray(index_split["has_target"], dtype=bool)
         self._targets = np.stack(
             [
@@ -196,7 +198,11 @@ class DetectionDataset(ClipVideoDataset):
                 np.asarray(index_split["target_y"], np.float64),
             ],
             axis=1,
-        )
+        ).reshape(-1, 2)
+        # the centre a heat-map detection head learns to point at: Medicane clips with a target only
+        self.centres = np.where(((self.labels == 1) & has_target)[:, None], self._targets, np.nan)
+        if self.max_shift == 0:
+            return
         centres = self._targets + np.stack([self.x0, self.y0], axis=1)  # grid pixels
         end_times = np.asarray(index_split["end_time"])
         n_positive = np.asarray(index_split["n_positive_frames"], dtype=np.int64)
@@ -235,6 +241,7 @@ class DetectionDataset(ClipVideoDataset):
         return {
             "pixel_values": self.pixel_values(i, dx, dy),
             "labels": torch.tensor(self.labels[i], dtype=torch.int64),
+            "centre": torch.tensor(self.centres[i] - (dx, dy), dtype=torch.float32),
         }
 
 

@@ -31,6 +31,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 __all__ = [
     "DEFAULT_CLASS_NAMES",
+    "balanced_accuracy_threshold",
     "detection_metrics",
     "detection_metrics_from_logits",
     "scalar_metrics",
@@ -309,3 +310,33 @@ def scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float
         elif isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
             out[f"{prefix}{key}"] = float(value)
     return out
+
+
+def balanced_accuracy_threshold(labels: npt.ArrayLike, probability: npt.ArrayLike) -> float:
+    """The probability threshold that maximises balanced accuracy (Youden's J) on a labelled set.
+
+    Choose it on validation and apply it unchanged to other sets (never choose it on the test split).
+
+    Args:
+        labels: [N] booleans or 0/1, True = cyclone.
+        probability: [N] cyclone probability (any monotone score).
+
+    Returns:
+        A threshold t: predict cyclone where ``probability >= t``. Between two observed scores it is their
+        midpoint, so a tie on the validation set does not decide the test set.
+
+    Raises:
+        ValueError: when ``labels`` hold only one class (no threshold is defined).
+    """
+    from sklearn.metrics import roc_curve
+
+    y = np.asarray(labels).astype(bool)
+    p = _to_numpy(probability, "probability").astype(np.float64)
+    if y.all() or not y.any():
+        raise ValueError("balanced_accuracy_threshold needs both classes in labels")
+    fpr, tpr, thresholds = roc_curve(y, p)
+    best = int(np.argmax(tpr - fpr))
+    if best == 0:  # sklearn's first threshold is +inf: predict nothing
+        return float(thresholds[1])
+    below = p[p < thresholds[best]]
+    return float((thresholds[best] + below.max()) / 2) if below.size else float(thresholds[best])
