@@ -1,11 +1,12 @@
 """Learning check: how far the CI learning bars sit from what the fast recipe reaches, over seeds and CPUs.
 
 Runs the slow test's pipeline (`tests/test_training_learning.py`): specialization from scratch (120 steps),
-then detection and tracking from its best model (600 steps each), for several seeds and for one and two
+detection from its best model and tracking from scratch (600 steps each), for several seeds and for one and two
 torch threads (another thread count rounds floats differently, as another CPU does), plus the same
 evaluation of an untrained model. Writes the "learning" section of benchmarks/RESULTS.md:
 
-    python benchmarks/bench_learning.py [--seeds 0 1 2 3 4] [--threads 1 2] [--work_dir DIR]
+    python benchmarks/bench_learning.py [--seeds 0 1 2 3 4] [--threads 1 2] [--seeds_beyond_one_thread 0 1 2]
+        [--work_dir DIR]
 
 Each thread count runs in its own process, one after the other (``--parallel``: at once); figures per run land
 in ``WORK_DIR/threads-N/results.json``, and a rerun with the same ``--work_dir`` keeps the runs already there. See medicane_hf/training/learning_check.py for what each figure is.
@@ -27,10 +28,12 @@ from _results import write_section  # noqa: E402
 
 SPECIALIZATION_STEPS = 120  # as the slow test
 STAGE_STEPS = 600
+FROM_SPECIALIZATION = {"detection"}  # tracking starts from scratch, as in the slow test (why: module docstring)
 
 
 def sweep_one_thread_count(work_dir: Path, threads: int, seeds: list[int]) -> dict:
-    """Specialization (seed 0), then detection and tracking per seed, all with `threads` torch threads."""
+    """Specialization (seed 0), then detection (from it) and tracking (from scratch) per seed, all with
+    `threads` torch threads."""
     import torch
 
     from medicane_hf.data.default import ensure_default_dataset
@@ -57,7 +60,8 @@ def sweep_one_thread_count(work_dir: Path, threads: int, seeds: list[int]) -> di
                 continue
             out = work_dir / f"{stage}-seed{seed}"
             start = time.time()
-            figures = run_stage(stage, dataset, out, STAGE_STEPS, LearningBudget(), spec_dir / "best", seed=seed)
+            start_from = spec_dir / "best" if stage in FROM_SPECIALIZATION else None
+            figures = run_stage(stage, dataset, out, STAGE_STEPS, LearningBudget(), start_from, seed=seed)
             figures |= {"seed": seed, "seconds": time.time() - start}
             figures["untrained"] = untrained_figures(stage, out / "best", dataset, seed=seed)
             runs.append(figures)
@@ -77,8 +81,8 @@ def markdown(all_results: list[dict], seconds: float, command: str) -> str:
         "## Learning check: spread over seeds and torch threads (tiny preset, embedded basin, CPU)",
         "",
         f"Command: `{command}` ({seconds / 60:.1f} min wall). The slow test's pipeline: specialization from "
-        f"scratch ({SPECIALIZATION_STEPS} steps, seed 0), then detection and tracking from its best model "
-        f"({STAGE_STEPS} steps, batch 8) per seed, with 1 and 2 torch threads (another thread count rounds "
+        f"scratch ({SPECIALIZATION_STEPS} steps, seed 0), detection from its best model and tracking from "
+        f"scratch ({STAGE_STEPS} steps, batch 8) per seed, with 1 and 2 torch threads (another thread count rounds "
         "floats differently, as another CPU does). Recipe: conv patch stem, full-resolution heat-map heads, "
         "detection told the eye's pixel (`medicane_hf/training/learning_check.py`). Every figure is on storms "
         "no run trained on (55 Medicane clips among 600 held-out detection clips; 24 + 31 tracking clips); "
@@ -176,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
+        "--seeds_beyond_one_thread", type=int, nargs="+", default=[0, 1, 2],
+        help="seeds run with more than one thread (a 2-thread run takes as long as a 1-thread one on 2 cores)",
+    )  # fmt: skip
+    parser.add_argument(
         "--parallel", action="store_true",
         help="run the thread counts at once (on 2 cores the 2-thread run then crawls: off by default)",
     )  # fmt: skip
@@ -190,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         children = []
         for n in args.threads:
             command = [sys.executable, __file__, "--one", str(n), "--work_dir", str(work_dir / f"threads-{n}")]
-            children.append(subprocess.Popen(command + ["--seeds", *map(str, args.seeds)]))
+            seeds = args.seeds if n == 1 else args.seeds_beyond_one_thread
+            children.append(subprocess.Popen(command + ["--seeds", *map(str, seeds)]))
             if not args.parallel and children[-1].wait():
                 break
         if any(child.wait() for child in children):
@@ -200,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/bench_learning.py"
     if args.seeds != [0, 1, 2, 3, 4]:
         command += " --seeds " + " ".join(map(str, args.seeds))
+    if args.seeds_beyond_one_thread != [0, 1, 2]:
+        command += " --seeds_beyond_one_thread " + " ".join(map(str, args.seeds_beyond_one_thread))
     if args.threads != [1, 2]:
         command += " --threads " + " ".join(map(str, args.threads))
     text = markdown(results, time.time() - start, command)
