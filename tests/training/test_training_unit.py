@@ -264,7 +264,7 @@ def test_every_stage_declares_its_best_metric():
 def test_every_shipped_config_parses(stage_folder, preset):
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "configs" / stage_folder / f"{preset}.yaml"
+    path = Path(__file__).resolve().parents[2] / "configs" / stage_folder / f"{preset}.yaml"
     stage = {"classification": "detection"}.get(stage_folder, stage_folder)
     # --use_cpu: the GPU presets ask for bf16, which TrainingArguments checks against the machine
     args = parse_arguments([str(path), "--use_cpu"], stage_defaults(TASKS[stage], quick=False))

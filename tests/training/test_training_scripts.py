@@ -23,7 +23,7 @@ from medicane_hf.training.callbacks import LOG_FILE
 from medicane_hf.training.checkpoints import last_complete_checkpoint
 from medicane_hf.training.run import DatasetTooSmallError, main, run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
