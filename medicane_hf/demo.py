@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(args.output_dir)
     started = time.time()
 
-    from medicane_hf.data.default import ensure_default_dataset
+    from medicane_hf.data.synthetic.default import ensure_default_dataset
     from medicane_hf.training.run import run
     from medicane_hf.training.tasks import TASKS
 

@@ -148,7 +148,7 @@ def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, dict[str, An
     if args.data.dataset_dir:
         dataset_dir = Path(args.data.dataset_dir)
     else:
-        from medicane_hf.data.default import ensure_default_dataset
+        from medicane_hf.data.synthetic.default import ensure_default_dataset
 
         dataset_dir = Path(ensure_default_dataset())
         logger.warning("No --dataset_dir: using the embedded default synthetic basin at %s", dataset_dir)

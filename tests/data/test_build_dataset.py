@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from medicane_hf.data import default as default_module
 from medicane_hf.data.build import main
 from medicane_hf.data.geo import SeviriGrid
 from medicane_hf.data.index import frame_index_array, load_index
+from medicane_hf.data.synthetic import default as default_module
 from medicane_hf.data.synthetic import generate_basin
 
 SYNTH_START = "2023-10-01"

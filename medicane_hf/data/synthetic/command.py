@@ -11,9 +11,9 @@ import argparse
 import sys
 import time
 
-from medicane_hf.data.synthetic import DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_START, generate_basin
-from medicane_hf.data.synthetic_config import PRESETS
-from medicane_hf.data.synthetic_plans import PlanningError
+from medicane_hf.data.synthetic.basin import DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_START, generate_basin
+from medicane_hf.data.synthetic.config import PRESETS
+from medicane_hf.data.synthetic.plans import PlanningError
 
 
 def build_parser() -> argparse.ArgumentParser:
