@@ -53,6 +53,7 @@ from medicane_hf.data.index import (
     frame_index_array,
     save_index,
 )
+from medicane_hf.data.sources import PngFolderSource
 from medicane_hf.data.splits import SPLITS, SplitSettings, UnknownStormError, plan_splits
 from medicane_hf.data.tracks import TrackFileError, read_tracks
 
@@ -325,7 +326,7 @@ def build_dataset(
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     store = FrameStore.pack(
-        scan.frames,
+        PngFolderSource(scan.frames),
         out_dir / "store",
         compression=compression,
         progress=progress,
