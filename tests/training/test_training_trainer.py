@@ -12,8 +12,8 @@ from transformers import TrainerCallback, TrainingArguments
 
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
 from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection
+from medicane_hf.tasks import TASKS, MetricContext
 from medicane_hf.training.checkpoints import is_complete, last_complete_checkpoint
-from medicane_hf.training.tasks import TASKS, MetricContext
 from medicane_hf.training.trainer import EMA_WEIGHTS_NAME, MedicaneTrainer, NonFiniteLossError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
