@@ -4,7 +4,7 @@ Layout of a store folder::
 
     store.json          complete marker + metadata, written atomically (temp file + os.replace) LAST
     times.npy           int64 nanoseconds since 1970 (UTC, naive), one per slot, sorted
-    frames.csv          time,path of the source frames (provenance)
+    frames.csv          time,path,content of the source frames (provenance; content: the reuse key)
     valid.npy           bool per slot; False for unreadable / black frames (reason in store.json)
     frames.u8           compression=None: raw uint8 memmap [N, H, W, C]
     chunks.bin          compression="zlib": concatenated zlib streams, one per spatial chunk
@@ -117,17 +117,39 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.load(handle)
 
 
-def _fingerprint(times_ns: np.ndarray, paths: Sequence[str]) -> str:
-    """Identity of a frame list: times and file names (not folders, so a moved archive still matches)."""
+def _fingerprint(times_ns: np.ndarray, paths: Sequence[str], content_keys: Sequence[str]) -> str:
+    """Identity of a frame list: times, file names (not folders, so a moved archive still matches) and each
+    frame's content key (`FrameSource.content_keys`), so that a rewritten frame is a different list."""
     digest = hashlib.sha256()
-    for time, path in zip(times_ns.tolist(), paths):
-        digest.update(f"{time}\t{os.path.basename(path)}\n".encode())
+    for time, path, key in zip(times_ns.tolist(), paths, content_keys):
+        digest.update(f"{time}\t{os.path.basename(path)}\t{key}\n".encode())
     return digest.hexdigest()
+
+
+def source_fingerprint(source: FrameSource) -> str:
+    """The fingerprint a store packed from `source` records (compare with `FrameStore.fingerprint`)."""
+    return _fingerprint(_times_ns(source), source.locations, source.content_keys())
 
 
 def _times_ns(source: FrameSource) -> np.ndarray:
     """The source's times as int64 nanoseconds (what ``times.npy`` holds)."""
     return np.asarray(source.times, dtype="datetime64[ns]").astype(np.int64)
+
+
+def recorded_fingerprint(path: str | os.PathLike) -> tuple[str, bool] | None:
+    """(fingerprint, complete) of the store folder at `path`, complete or being packed; None if neither."""
+    path = Path(path)
+    for name, complete in ((_STORE_JSON, True), (_PACK_JSON, False)):
+        if (path / name).is_file():
+            return str(_read_json(path / name)["layout"]["fingerprint"]), complete
+    return None
+
+
+def packed_frames(path: str | os.PathLike) -> pd.DataFrame:
+    """The ``frames.csv`` of a store folder: time, path and (stores since content keys) content per slot."""
+    table = pd.read_csv(Path(path) / _SOURCES, dtype={"path": str, "content": str}, keep_default_na=False)
+    table["time"] = pd.to_datetime(table["time"])
+    return table
 
 
 def _normalise_compression(compression: str | None) -> str | None:
@@ -268,7 +290,7 @@ def _new_layout(
         mode=fmt.mode,
         compression=compression,
         chunk_shape=(int(chunk_shape[0]), int(chunk_shape[1])),
-        fingerprint=_fingerprint(_times_ns(source), source.locations),
+        fingerprint=source_fingerprint(source),
     )
     return layout, fmt.reference
 
@@ -531,7 +553,7 @@ class FrameStore:
             raise ValueError("the frame source is empty: nothing to pack")
         if (np.diff(times_ns) <= 0).any():
             raise ValueError("a frame source's times must be sorted and unique")
-        fingerprint = _fingerprint(times_ns, source.locations)
+        fingerprint = source_fingerprint(source)
 
         if (out_dir / _STORE_JSON).exists():
             store = cls.open(out_dir)
@@ -697,7 +719,9 @@ def _start_or_resume(
     out_dir.mkdir(parents=True, exist_ok=True)
     times_ns = _times_ns(source)
     np.save(out_dir / _TIMES, times_ns)
-    sources = pd.DataFrame({"time": pd.to_datetime(times_ns), "path": source.locations})
+    sources = pd.DataFrame(
+        {"time": pd.to_datetime(times_ns), "path": source.locations, "content": source.content_keys()}
+    )
     sources.to_csv(out_dir / _SOURCES, index=False)
     pack_meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "layout": layout.to_dict()}
     pack_meta["reference_path"] = reference

@@ -69,6 +69,12 @@ class FrameSource(ABC):
         share mutable state between calls.
         """
 
+    def content_keys(self) -> list[str]:
+        """``[N]`` what identifies each frame's content (a hash, or size + modification time); the store
+        fingerprints them with the times and names, so a changed frame is never taken for the packed one.
+        The default, all empty, identifies frames by time and name only."""
+        return [""] * len(self)
+
     def size_bytes(self) -> int:
         """Bytes the source occupies on disk (0 when unknown); recorded beside the store's own size."""
         return 0

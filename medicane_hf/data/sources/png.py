@@ -6,8 +6,10 @@ header/extrema inspection that `medicane_hf.data.frames.scan_frames` reports pro
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -85,19 +87,48 @@ def _prepare_frames(frames: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     return times_ns, paths
 
 
+ContentIdentity = Literal["stat", "sha256"]
+
+
+def file_content_key(path: str, identity: ContentIdentity) -> str:
+    """``size:mtime_ns`` of a file (``stat``: no read), or ``sha256:<hex>`` of its bytes; ``missing`` if absent."""
+    try:
+        if identity == "sha256":
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+            return f"sha256:{digest.hexdigest()}"
+        info = os.stat(path)
+        return f"{info.st_size}:{info.st_mtime_ns}"
+    except OSError:
+        return "missing"
+
+
 class PngFolderSource(FrameSource):
     """One image file per time, from a ``[time, path]`` table (``scan_frames(...).frames``).
+
+    ``content``: how a frame's content is identified for the store's reuse check: ``stat`` (size and
+    modification time, no read) or ``sha256`` (every byte; what ``--check-content`` asks for, and what
+    survives copying the archive).
 
     Raises ValueError for a table without those columns, empty, with a missing time or a duplicate time.
     """
 
-    def __init__(self, frames: pd.DataFrame) -> None:
+    def __init__(self, frames: pd.DataFrame, content: ContentIdentity = "stat") -> None:
         times_ns, self._paths = _prepare_frames(frames)
         self._times = times_ns.astype("datetime64[ns]")
+        if content not in ("stat", "sha256"):
+            raise ValueError(f"content must be 'stat' or 'sha256', got {content!r}")
+        self.content = content
+        self._content_keys: list[str] | None = None
 
     @classmethod
-    def from_paths(cls, times: Sequence[object], paths: Sequence[str]) -> PngFolderSource:
-        return cls(pd.DataFrame({"time": list(times), "path": [str(p) for p in paths]}))
+    def from_paths(
+        cls, times: Sequence[object], paths: Sequence[str], content: ContentIdentity = "stat"
+    ) -> PngFolderSource:
+        """The source of parallel lists of times and file paths."""
+        return cls(pd.DataFrame({"time": list(times), "path": [str(p) for p in paths]}), content)
 
     @property
     def times(self) -> np.ndarray:
@@ -123,6 +154,11 @@ class PngFolderSource(FrameSource):
             return decode_image(path, _CHANNEL_MODES[channels])
         except IMAGE_ERRORS as err:
             raise FrameReadError(f"unreadable: {type(err).__name__}: {err}") from err
+
+    def content_keys(self) -> list[str]:
+        if self._content_keys is None:  # computed once: sha256 reads every file
+            self._content_keys = [file_content_key(p, self.content) for p in self._paths]
+        return self._content_keys
 
     def size_bytes(self) -> int:
         return int(sum(os.path.getsize(p) for p in self._paths if os.path.exists(p)))
