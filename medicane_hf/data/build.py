@@ -491,9 +491,14 @@ def _parser() -> argparse.ArgumentParser:
         "--grid", type=Path, help="grid.json (default: at the frames root or its parent, else SEVIRI)"
     )
     p.add_argument("--pattern", default=DEFAULT_FRAME_PATTERN, help="strftime pattern of frame file names")
-    p.add_argument("--tile-size", type=int, help="tile side, px (default: grid file, else 224)")
-    p.add_argument("--stride-x", type=int, help="tile stride in x, px (default: grid file, else 213)")
-    p.add_argument("--stride-y", type=int, help="tile stride in y, px (default: grid file, else 196)")
+    tiles = TileLayout()  # the defaults, declared once in clips.TileLayout
+    p.add_argument("--tile-size", type=int, help=f"tile side, px (default: grid file, else {tiles.tile_size})")
+    p.add_argument(
+        "--stride-x", type=int, help=f"tile stride in x, px (default: grid file, else {tiles.stride_x})"
+    )
+    p.add_argument(
+        "--stride-y", type=int, help=f"tile stride in y, px (default: grid file, else {tiles.stride_y})"
+    )
     p.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     p.add_argument("--frame-interval", type=int, default=5, help="minutes between frames")
     p.add_argument(

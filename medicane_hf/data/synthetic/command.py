@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(PRESETS),
         default="demo",
-        help="demo: 384 x 128 px, the embedded default; default: the full 1290 x 420 SEVIRI grid; "
+        help=f"demo: {PRESETS['demo'].width} x {PRESETS['demo'].height} px, the embedded default; "
+        f"default: the full {PRESETS['default'].width} x {PRESETS['default'].height} SEVIRI grid; "
         "hard: full grid, faint storms, more look-alikes (default demo)",
     )
     parser.add_argument(
