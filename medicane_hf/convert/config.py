@@ -106,19 +106,17 @@ _HF_ARCH_FIELDS = (
 )
 
 
-def config_classes() -> tuple[type, Any]:
-    from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
-    from medicane_hf.modeling_medicane import (
-        MedicaneVideoMAEForDetection,
-        MedicaneVideoMAEForPreTraining,
-        MedicaneVideoMAEForTracking,
-    )
+# convert's --task names a model head; each is the model of one stage of the registry (medicane_hf.tasks).
+# "pretraining" stays the CLI's word for the MAE model that the specialization stage trains.
+CONVERT_TASK_STAGES = {"pretraining": "specialization", "detection": "detection", "tracking": "tracking"}
 
-    classes = {
-        "pretraining": MedicaneVideoMAEForPreTraining,
-        "detection": MedicaneVideoMAEForDetection,
-        "tracking": MedicaneVideoMAEForTracking,
-    }
+
+def config_classes() -> tuple[type, dict[str, type]]:
+    """(the config class, convert task -> model class), the model classes read from the stage registry."""
+    from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
+    from medicane_hf.tasks import TASKS
+
+    classes = {task: TASKS[stage].model_class() for task, stage in CONVERT_TASK_STAGES.items()}
     return MedicaneVideoMAEConfig, classes
 
 

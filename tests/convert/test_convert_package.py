@@ -65,3 +65,14 @@ def test_the_parser_is_built_from_the_options():
 def test_convert_checkpoint_accepts_only_declared_options(tmp_path):
     with pytest.raises(TypeError, match="num_heads"):
         convert_checkpoint(tmp_path / "missing.pth", num_heads=6)
+
+
+def test_every_convert_task_is_the_model_of_a_registry_stage():
+    from medicane_hf.convert.config import CONVERT_TASK_STAGES, config_classes
+    from medicane_hf.convert.options import TASKS as CONVERT_TASKS
+    from medicane_hf.tasks import TASKS
+
+    assert set(CONVERT_TASK_STAGES) == set(CONVERT_TASKS) - {"auto"}
+    classes = config_classes()[1]
+    for task, stage in CONVERT_TASK_STAGES.items():
+        assert classes[task].__name__ == TASKS[stage].model_class_name
