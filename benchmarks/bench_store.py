@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks._results import write_section  # noqa: E402
 from medicane_hf.data.frames import FrameStore, scan_frames  # noqa: E402
+from medicane_hf.data.sources import PngFolderSource  # noqa: E402
 
 WIDTH, HEIGHT, CHANNELS = 1290, 420, 3
 TILE = 224
@@ -139,7 +140,7 @@ def run(n_frames: int, n_clips: int, repeats: int) -> str:
         stores, pack_rates = {}, {}
         for name, compression in (("raw", None), ("zlib", "zlib")):
             start = time.perf_counter()
-            stores[name] = FrameStore.pack(scan.frames, tmp_path / f"store_{name}", compression=compression)
+            stores[name] = FrameStore.pack(PngFolderSource(scan.frames), tmp_path / f"store_{name}", compression=compression)
             pack_rates[name] = n_frames / (time.perf_counter() - start)
 
         # Correctness before speed: every layout must deliver the same pixels.

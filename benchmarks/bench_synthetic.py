@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._results import write_section  # noqa: E402
 from medicane_hf.data.synthetic import generate_basin  # noqa: E402
-from medicane_hf.data.synthetic_geography import get_geography  # noqa: E402
+from medicane_hf.data.synthetic.geography import get_geography  # noqa: E402
 
 
 def measure(preset: str, days: float, workers: int) -> dict[str, float]:

@@ -12,7 +12,7 @@ import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("medicane_hf.data.synthetic_cli", "Write a synthetic Mediterranean: frames + tracks file."),
+    "synth": ("medicane_hf.data.synthetic.command", "Write a synthetic Mediterranean: frames + tracks file."),
     "build-dataset": ("medicane_hf.data.build", "Frames folder + tracks file -> packed store + clip index."),
     "convert": ("medicane_hf.convert", "Old VideoMAE v2 .pth or HF VideoMAE -> save_pretrained folder."),
 }

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 
+# the stages in the order they build on each other (specialization first: the others start from it)
 STAGES = ("specialization", "detection", "tracking")
 
 
@@ -37,14 +38,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _summary_line(stage: str, metrics: dict) -> str:
-    wanted = {
-        "specialization": ("test_loss",),
-        "detection": ("test_balanced_accuracy", "test_pod", "test_far", "test_average_precision"),
-        "tracking": ("test_median_km", "test_mean_km", "test_p90_km"),
-    }[stage]
+    from medicane_hf.tasks import TASKS
+
     parts = [
         f"{key.removeprefix('test_')} {metrics[key]:.3f}"
-        for key in wanted
+        for key in TASKS[stage].summary_metrics
         if isinstance(metrics.get(key), float)
     ]
     return f"{stage:<15} " + ", ".join(parts)
@@ -81,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(args.output_dir)
     started = time.time()
 
-    from medicane_hf.data.default import ensure_default_dataset
+    from medicane_hf.data.synthetic.default import ensure_default_dataset
+    from medicane_hf.tasks import TASKS
     from medicane_hf.training.run import run
-    from medicane_hf.training.tasks import TASKS
 
     _banner("1/5  synthetic basin -> frame store + clip index (medicane-hf synth, medicane-hf build-dataset)")
     dataset_dir = ensure_default_dataset()

@@ -2,7 +2,7 @@
 """Train the detection stage. With no arguments: the embedded default (tiny model, synthetic basin).
 
     python scripts/train_classification.py                                   # the embedded default, ~2 minutes on CPU
-    accelerate launch --config_file accelerate_configs/<cfg>.yaml scripts/train_classification.py configs/classification/small.yaml [--flag value ...]
+    accelerate launch --config_file accelerate_configs/<cfg>.yaml scripts/train_classification.py configs/detection/small.yaml [--flag value ...]
 
 Every argument: `python scripts/train_classification.py --help`; docs/training.md explains the recipe.
 """

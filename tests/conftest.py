@@ -39,6 +39,6 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def dataset_dir() -> Path:
     """The embedded default dataset (synthetic basin, built once per machine in the cache)."""
-    from medicane_hf.data.default import ensure_default_dataset
+    from medicane_hf.data.synthetic.default import ensure_default_dataset
 
     return Path(ensure_default_dataset())

@@ -8,7 +8,9 @@ Output folder::
     dataset_info.json    grid, tiles, settings, counts per split and class, skipped clips, storms
     export/              only with --export: one flat table per split
 
-Rerunning resumes an interrupted store and rebuilds the index. The new index and JSON files
+Rerunning resumes an interrupted store and rebuilds the index. The store is reused only when it was
+packed from the same frames (times, names, and size + modification time, or SHA-256 with
+``--check-content``); otherwise it is removed and repacked, and the summary says which. The new index and JSON files
 are written to a temporary folder inside the output folder and swapped in only once they
 are complete, so a failed run never loses the previous complete output.
 
@@ -33,6 +35,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pandas as pd
 
 from medicane_hf import __version__
 from medicane_hf.data.clips import TIME_RULES, ClipSettings, TileLayout
@@ -53,7 +56,9 @@ from medicane_hf.data.index import (
     frame_index_array,
     save_index,
 )
+from medicane_hf.data.sources import PngFolderSource
 from medicane_hf.data.splits import SPLITS, SplitSettings, UnknownStormError, plan_splits
+from medicane_hf.data.store import packed_frames, recorded_fingerprint, source_fingerprint
 from medicane_hf.data.tracks import TrackFileError, read_tracks
 
 __all__ = ["BuildResult", "build_dataset", "find_grid_file", "load_grid_file", "main"]
@@ -190,6 +195,57 @@ def _frames_info(scan: FrameScan, store: FrameStore) -> dict[str, Any]:
     }
 
 
+_IDENTITY_WORDS = {"stat": "size and modification time", "sha256": "SHA-256 of the bytes"}
+
+
+def _decide_store_reuse(store_dir: Path, source: PngFolderSource) -> dict[str, Any]:
+    """Reuse ``store_dir`` only when it was packed from exactly these frames: the same times, names and
+    content (size + modification time, or SHA-256 with --check-content). A store of other frames is
+    removed here, before packing, so that it is never served under the new frames' names.
+
+    Returns ``{"action": packed | reused | resumed | repacked, "reason": ..., "changed": [paths]}``
+    (written to dataset_info.json and printed in the summary).
+    """
+    identity = _IDENTITY_WORDS[source.content]
+    recorded = recorded_fingerprint(store_dir)
+    if recorded is None:
+        return {"action": "packed", "reason": "no store from an earlier run", "changed": []}
+    fingerprint, complete = recorded
+    if fingerprint == source_fingerprint(source):
+        action = "reused" if complete else "resumed"
+        reason = f"the same {len(source)} frames as its last build (times, names and {identity} match)"
+        return {"action": action, "reason": reason, "changed": []}
+    changed = _changed_frames(packed_frames(store_dir), source)
+    shutil.rmtree(store_dir)
+    example = f" (e.g. {changed[0]})" if changed else ""
+    reason = (
+        f"{len(changed)} frame(s) differ from the packed ones by time, name or {identity}{example}; "
+        "the old store was removed"
+    )
+    return {"action": "repacked", "reason": reason, "changed": changed[:_MAX_LISTED]}
+
+
+def _changed_frames(packed: pd.DataFrame, source: PngFolderSource) -> list[str]:
+    """Paths of the frames that are new, gone or different since ``packed`` (a store's frames.csv)."""
+    before = {
+        pd.Timestamp(t): (os.path.basename(path), key)
+        for t, path, key in zip(
+            packed["time"], packed["path"], packed.get("content", pd.Series([None] * len(packed)))
+        )
+    }
+    now = {
+        pd.Timestamp(t): (os.path.basename(path), key, path)
+        for t, path, key in zip(source.times, source.locations, source.content_keys())
+    }
+    changed = [path for t, (name, key, path) in now.items() if before.get(t) != (name, key)]
+    gone = [
+        f"{packed_path} (gone)"
+        for t, packed_path in zip(packed["time"], packed["path"])
+        if pd.Timestamp(t) not in now
+    ]
+    return sorted(changed) + gone
+
+
 def _atomic_publish(staging: Path, out_dir: Path, names: list[str]) -> None:
     """Move complete outputs from ``staging`` into ``out_dir``; ``dataset_info.json`` last (the complete marker)."""
     old = Path(tempfile.mkdtemp(prefix=".old-", dir=out_dir))
@@ -227,13 +283,34 @@ def _split_line(name: str, row: dict[str, int], class_names: list[str]) -> str:
     return f"    {name:<10} {row['clips']:>9,}  ({classes}; with a tracking target {row['has_target']:,})"
 
 
+def _split_warnings(info: dict[str, Any]) -> list[str]:
+    """An empty train split, or a validation / test split without one Medicane clip: said plainly, since a
+    model trained or selected on it measures nothing about Medicanes."""
+    lines = []
+    if info["counts"]["train"]["clips"] == 0:
+        lines.append(
+            "  WARNING: the train split is empty: there is nothing to train on (training refuses it)."
+        )
+    for name in ("validation", "test"):
+        if info["counts"][name].get("label_1", 0) == 0:
+            lines.append(
+                f"  WARNING: the {name} split holds no Medicane clip ({info['counts'][name]['clips']:,} clips): "
+                "detection scores on it (POD, CSI, PR-AUC) are undefined and no checkpoint is chosen on Medicanes."
+            )
+    return lines
+
+
 def format_summary(info: dict[str, Any]) -> str:
     """The human summary of a ``dataset_info.json``."""
     fr = info["frames"]
     invalid = ", ".join(f"{k} {v}" for k, v in fr["invalid"].items()) or "none"
     tiles = info["tiles"]
+    store_line = []
+    if "store" in info:  # dataset_info.json of builds before the reuse record have none
+        store_line = [f"  store: {info['store']['action']} ({info['store']['reason']})"]
     lines = [
         f"Dataset in {info['out_dir']}",
+        *store_line,
         f"  frames: {fr['n_frames']:,} from {fr['first']} to {fr['last']} ({fr['width']} x {fr['height']} px, "
         f"{fr['channels']} channels)",
         f"  gaps: {fr['gaps']:,} ({fr['missing_frames']:,} missing frames); invalid frames: {invalid}",
@@ -259,6 +336,7 @@ def format_summary(info: dict[str, Any]) -> str:
         storms = info["storms"][name]
         shown = ", ".join(storms[:_MAX_LISTED]) + (", ..." if len(storms) > _MAX_LISTED else "")
         lines.append(f"  storms in {name}: {len(storms)}" + (f" ({shown})" if storms else ""))
+    lines += _split_warnings(info)
     for name in ("validation", "test"):
         if not info["storms"][name]:
             flag = "--val-storms" if name == "validation" else "--test-storms"
@@ -324,8 +402,10 @@ def build_dataset(
         frames_dir, grid, grid_source, pattern, clip_settings.frame_interval_minutes, check_content, progress
     )
     out_dir.mkdir(parents=True, exist_ok=True)
+    source = PngFolderSource(scan.frames, content="sha256" if check_content else "stat")
+    store_decision = _decide_store_reuse(out_dir / "store", source)
     store = FrameStore.pack(
-        scan.frames,
+        source,
         out_dir / "store",
         compression=compression,
         progress=progress,
@@ -359,6 +439,7 @@ def build_dataset(
             "normalization_frames": normalization_frames,
         },
         "frames": _frames_info(scan, store),
+        "store": store_decision,
         "counts": clip_index.counts(),
         "candidate_clips": clip_index.candidate_clips,
         "skipped": clip_index.skipped,
@@ -410,9 +491,14 @@ def _parser() -> argparse.ArgumentParser:
         "--grid", type=Path, help="grid.json (default: at the frames root or its parent, else SEVIRI)"
     )
     p.add_argument("--pattern", default=DEFAULT_FRAME_PATTERN, help="strftime pattern of frame file names")
-    p.add_argument("--tile-size", type=int, help="tile side, px (default: grid file, else 224)")
-    p.add_argument("--stride-x", type=int, help="tile stride in x, px (default: grid file, else 213)")
-    p.add_argument("--stride-y", type=int, help="tile stride in y, px (default: grid file, else 196)")
+    tiles = TileLayout()  # the defaults, declared once in clips.TileLayout
+    p.add_argument("--tile-size", type=int, help=f"tile side, px (default: grid file, else {tiles.tile_size})")
+    p.add_argument(
+        "--stride-x", type=int, help=f"tile stride in x, px (default: grid file, else {tiles.stride_x})"
+    )
+    p.add_argument(
+        "--stride-y", type=int, help=f"tile stride in y, px (default: grid file, else {tiles.stride_y})"
+    )
     p.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     p.add_argument("--frame-interval", type=int, default=5, help="minutes between frames")
     p.add_argument(

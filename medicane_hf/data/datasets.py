@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,8 @@ from medicane_hf.data.index import frame_index_array, load_index
 from medicane_hf.data.transforms import MultiScaleCrop, to_model_input
 
 __all__ = [
+    "DATASET_KINDS",
     "DEFAULT_TRAIN_SHIFT_FRACTION",
-    "TASKS",
     "ClipVideoDataset",
     "DetectionDataset",
     "PretrainingDataset",
@@ -47,7 +48,6 @@ __all__ = [
     "rotate_point",
 ]
 
-TASKS = ("specialization", "detection", "tracking")
 # Detection and tracking train tiles move by up to this fraction of the tile side (16 px on 64-px
 # tiles): far enough to decorrelate position from storm, near enough that the storm stays well inside.
 DEFAULT_TRAIN_SHIFT_FRACTION = 0.25
@@ -507,7 +507,8 @@ def load_clip_datasets(
 
     Args:
         dataset_dir: the build-dataset output folder (``store/``, ``index/``, JSON files).
-        task: ``specialization`` (MAE), ``detection`` or ``tracking``.
+        task: a stage of `medicane_hf.tasks.TASKS` (``specialization``, ``detection``, ``tracking``);
+            its ``dataset_kind`` picks the builder in `DATASET_KINDS`.
         splits: which of ``train``, ``validation``, ``test`` to build. For ``specialization``,
             ``train`` is the unlabelled ``pretrain`` windows (random tile + multi-scale crop
             unless ``train_transform`` is given) and the others are the labelled clips without
@@ -528,8 +529,11 @@ def load_clip_datasets(
     Returns:
         ``{split: Dataset}`` in the order of ``splits``.
     """
+    from medicane_hf.tasks import TASKS
+
     if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        raise ValueError(f"task must be one of {tuple(TASKS)}, got {task!r}")
+    build = DATASET_KINDS[TASKS[task].dataset_kind]
     unknown = [s for s in splits if s not in ("train", "validation", "test")]
     if unknown:
         raise ValueError(f"unknown split(s) {unknown}; choose from train, validation, test")
@@ -537,32 +541,70 @@ def load_clip_datasets(
     contract = read_dataset_contract(dataset_dir)
     index = load_index(dataset_dir)
     store = FrameStore.open(dataset_dir / "store")
-    norm = {"image_mean": contract["image_mean"], "image_std": contract["image_std"]}
+    options = _LoadOptions(train_transform, any_position, train_max_shift, train_rot90, balance_train_classes)
+    return {split: build(split, index, store, contract, options) for split in splits}
+
+
+@dataclass(frozen=True)
+class _LoadOptions:
+    """The keyword options of `load_clip_datasets`, handed to the dataset-kind builders."""
+
+    train_transform: Transform | None
+    any_position: bool
+    train_max_shift: int | None
+    train_rot90: bool | None
+    balance_train_classes: bool
+
+
+def _norm(contract: dict[str, Any]) -> dict[str, list[float]]:
+    return {"image_mean": contract["image_mean"], "image_std": contract["image_std"]}
+
+
+def _pretraining_split(
+    split: str, index: Any, store: FrameStore, contract: dict[str, Any], options: _LoadOptions
+) -> Dataset:
+    """Train: unlabelled windows, random tile + multi-scale crop; validation/test: labelled clips, no labels."""
     tile = contract["image_size"]
-    out: dict[str, Dataset] = {}
-    for split in splits:
-        transform = train_transform if split == "train" else None
-        if task == "specialization" and split == "train":
-            layout = TileLayout.from_dict(contract["tiles"])
-            tiles = None if any_position else layout.offsets(store.width, store.height)
-            crop = train_transform if train_transform is not None else MultiScaleCrop(tile)
-            out[split] = PretrainingDataset(index["pretrain"], store, norm, tile, tiles=tiles, crop=crop)
-        elif task == "specialization":
-            out[split] = ClipVideoDataset(index[split], store, norm, None, tile)
-        elif task == "detection":
-            shift = _train_shift(tile, train_max_shift) if split == "train" else 0
-            detection = DetectionDataset(index[split], store, norm, transform, tile, max_shift=shift)
-            if split == "train" and balance_train_classes and len(detection) > 0:
-                detection = Subset(detection, balanced_oversampling(detection.labels).tolist())
-            out[split] = detection
-        else:
-            train = split == "train"
-            out[split] = TrackingDataset(
-                index[split], store, norm, transform, tile,
-                max_shift=_train_shift(tile, train_max_shift) if train else 0,
-                rot90=train and (train_rot90 is None or train_rot90),
-            )  # fmt: skip
-    return out
+    if split != "train":
+        return ClipVideoDataset(index[split], store, _norm(contract), None, tile)
+    layout = TileLayout.from_dict(contract["tiles"])
+    tiles = None if options.any_position else layout.offsets(store.width, store.height)
+    crop = options.train_transform if options.train_transform is not None else MultiScaleCrop(tile)
+    return PretrainingDataset(index["pretrain"], store, _norm(contract), tile, tiles=tiles, crop=crop)
+
+
+def _detection_split(
+    split: str, index: Any, store: FrameStore, contract: dict[str, Any], options: _LoadOptions
+) -> Dataset:
+    """Class labels; the train split shifted and (by default) oversampled to balance the classes."""
+    tile = contract["image_size"]
+    transform = options.train_transform if split == "train" else None
+    shift = _train_shift(tile, options.train_max_shift) if split == "train" else 0
+    detection = DetectionDataset(index[split], store, _norm(contract), transform, tile, max_shift=shift)
+    if split == "train" and options.balance_train_classes and len(detection) > 0:
+        return Subset(detection, balanced_oversampling(detection.labels).tolist())
+    return detection
+
+
+def _tracking_split(
+    split: str, index: Any, store: FrameStore, contract: dict[str, Any], options: _LoadOptions
+) -> Dataset:
+    """(x, y) targets; the train split shifted and turned by quarter turns (by default)."""
+    tile = contract["image_size"]
+    train = split == "train"
+    return TrackingDataset(
+        index[split], store, _norm(contract), options.train_transform if train else None, tile,
+        max_shift=_train_shift(tile, options.train_max_shift) if train else 0,
+        rot90=train and (options.train_rot90 is None or options.train_rot90),
+    )  # fmt: skip
+
+
+# dataset kind (`TaskSpec.dataset_kind`) -> (split, index, store, contract, options) -> torch dataset
+DATASET_KINDS: dict[str, Callable[[str, Any, FrameStore, dict[str, Any], _LoadOptions], Dataset]] = {
+    "pretraining": _pretraining_split,
+    "detection": _detection_split,
+    "tracking": _tracking_split,
+}
 
 
 def _train_shift(tile_size: int, train_max_shift: int | None) -> int:

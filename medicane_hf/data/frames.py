@@ -31,11 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm.auto import tqdm
 
+from medicane_hf.data.sources.png import inspect_image
 from medicane_hf.data.store import (
-    _IMAGE_ERRORS,
     BLACK_MAX_VALUE,
     FrameSizeError,
     FrameStore,
@@ -287,22 +286,6 @@ def find_gaps(times: pd.Series | np.ndarray, interval_minutes: int = 5) -> pd.Da
     )
 
 
-def _inspect(path: str, check_content: bool) -> tuple[tuple[int, int] | None, bool, str | None]:
-    """(size, is_black, error) for one file; reads only the header unless ``check_content``."""
-    try:
-        with Image.open(path) as image:
-            size = image.size
-            if not check_content:
-                return size, False, None
-            image.load()
-            extrema = image.getextrema()
-    except _IMAGE_ERRORS as err:
-        return None, False, f"{type(err).__name__}: {err}"
-    # getextrema gives (min, max) for one band, a tuple of them for several.
-    bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
-    return size, all(high <= BLACK_MAX_VALUE for _, high in bands), None
-
-
 def scan_frames(
     root: str | os.PathLike,
     pattern: str = DEFAULT_FRAME_PATTERN,
@@ -335,7 +318,7 @@ def scan_frames(
     black: list[dict] = []
     what = "decoding frames" if check_content else "reading frame headers"
     for time, path in tqdm(kept, desc=what, unit="frame", disable=not progress, leave=False):
-        size, is_black, error = _inspect(path, check_content)
+        size, is_black, error = inspect_image(path, check_content, BLACK_MAX_VALUE)
         if error is not None:
             unreadable.append({"time": time, "path": path, "reason": error})
             continue

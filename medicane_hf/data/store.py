@@ -4,7 +4,7 @@ Layout of a store folder::
 
     store.json          complete marker + metadata, written atomically (temp file + os.replace) LAST
     times.npy           int64 nanoseconds since 1970 (UTC, naive), one per slot, sorted
-    frames.csv          time,path of the source frames (provenance)
+    frames.csv          time,path,content of the source frames (provenance; content: the reuse key)
     valid.npy           bool per slot; False for unreadable / black frames (reason in store.json)
     frames.u8           compression=None: raw uint8 memmap [N, H, W, C]
     chunks.bin          compression="zlib": concatenated zlib streams, one per spatial chunk
@@ -55,8 +55,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm.auto import tqdm
+
+from medicane_hf.data.sources.base import FrameReadError, FrameSource
 
 __all__ = ["FrameSizeError", "FrameStore", "FrameStoreError", "IncompleteStoreError"]
 
@@ -77,11 +78,6 @@ _RAW = "frames.u8"
 _CHUNKS = "chunks.bin"
 _OFFSETS = "chunk_offsets.npy"
 _OWN_FILES = {_TIMES, _SOURCES, _TIMES + ".tmp.npy", _PACK_JSON + ".tmp"}
-
-# Errors PIL raises for a file that is not a readable image (UnidentifiedImageError is an OSError).
-_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
-# PIL modes kept as they are; anything else (palette, CMYK, 16-bit, ...) is converted to RGB.
-_MODE_CHANNELS = {"L": 1, "RGB": 3, "RGBA": 4}
 
 
 class FrameStoreError(RuntimeError):
@@ -121,12 +117,39 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.load(handle)
 
 
-def _fingerprint(times_ns: np.ndarray, paths: Sequence[str]) -> str:
-    """Identity of a frame list: times and file names (not folders, so a moved archive still matches)."""
+def _fingerprint(times_ns: np.ndarray, paths: Sequence[str], content_keys: Sequence[str]) -> str:
+    """Identity of a frame list: times, file names (not folders, so a moved archive still matches) and each
+    frame's content key (`FrameSource.content_keys`), so that a rewritten frame is a different list."""
     digest = hashlib.sha256()
-    for time, path in zip(times_ns.tolist(), paths):
-        digest.update(f"{time}\t{os.path.basename(path)}\n".encode())
+    for time, path, key in zip(times_ns.tolist(), paths, content_keys):
+        digest.update(f"{time}\t{os.path.basename(path)}\t{key}\n".encode())
     return digest.hexdigest()
+
+
+def source_fingerprint(source: FrameSource) -> str:
+    """The fingerprint a store packed from `source` records (compare with `FrameStore.fingerprint`)."""
+    return _fingerprint(_times_ns(source), source.locations, source.content_keys())
+
+
+def _times_ns(source: FrameSource) -> np.ndarray:
+    """The source's times as int64 nanoseconds (what ``times.npy`` holds)."""
+    return np.asarray(source.times, dtype="datetime64[ns]").astype(np.int64)
+
+
+def recorded_fingerprint(path: str | os.PathLike) -> tuple[str, bool] | None:
+    """(fingerprint, complete) of the store folder at `path`, complete or being packed; None if neither."""
+    path = Path(path)
+    for name, complete in ((_STORE_JSON, True), (_PACK_JSON, False)):
+        if (path / name).is_file():
+            return str(_read_json(path / name)["layout"]["fingerprint"]), complete
+    return None
+
+
+def packed_frames(path: str | os.PathLike) -> pd.DataFrame:
+    """The ``frames.csv`` of a store folder: time, path and (stores since content keys) content per slot."""
+    table = pd.read_csv(Path(path) / _SOURCES, dtype={"path": str, "content": str}, keep_default_na=False)
+    table["time"] = pd.to_datetime(table["time"])
+    return table
 
 
 def _normalise_compression(compression: str | None) -> str | None:
@@ -136,48 +159,6 @@ def _normalise_compression(compression: str | None) -> str | None:
     if name not in COMPRESSIONS:
         raise ValueError(f"compression {compression!r} is not supported; use None (raw memmap) or 'zlib'")
     return name
-
-
-def _prepare_frames(frames: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Validate a ``[time, path]`` table; return sorted times (int64 ns) and paths."""
-    missing = {"time", "path"} - set(frames.columns)
-    if missing:
-        raise ValueError(f"frames table needs columns 'time' and 'path'; missing {sorted(missing)}")
-    if len(frames) == 0:
-        raise ValueError("frames table is empty: nothing to pack")
-    times = pd.to_datetime(frames["time"])
-    if times.isna().any():
-        row = int(np.flatnonzero(times.isna().to_numpy())[0])
-        raise ValueError(f"frames table row {row}: time is missing (path {frames['path'].iloc[row]})")
-    order = np.argsort(times.to_numpy(), kind="stable")
-    times_ns = times.to_numpy(dtype="datetime64[ns]")[order].astype(np.int64)
-    paths = [str(p) for p in frames["path"].to_numpy()[order]]
-    dup = np.flatnonzero(np.diff(times_ns) == 0)
-    if len(dup):
-        i = int(dup[0])
-        raise ValueError(
-            f"frames table has {len(dup)} duplicate time(s), e.g. {pd.Timestamp(times_ns[i])}: "
-            f"{paths[i]} and {paths[i + 1]} (scan_frames drops duplicates)"
-        )
-    return times_ns, paths
-
-
-def _read_header(path: str) -> tuple[tuple[int, int], str] | None:
-    """(size (width, height), PIL mode) from the header, or None when unreadable."""
-    try:
-        with Image.open(path) as image:
-            return image.size, image.mode
-    except _IMAGE_ERRORS:
-        return None
-
-
-def _decode_frame(path: str, mode: str) -> np.ndarray:
-    """Decode one image file to uint8 ``[H, W, C]`` in PIL ``mode``. Raises PIL's errors when unreadable."""
-    with Image.open(path) as image:
-        if image.mode != mode:
-            image = image.convert(mode)
-        pixels = np.asarray(image, dtype=np.uint8)
-    return pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -284,48 +265,43 @@ class _Decoded:
     invalid_reason: str | None = None
 
 
-def _first_readable_header(paths: Sequence[str]) -> tuple[str, tuple[int, int], str]:
-    for path in paths:
-        header = _read_header(path)
-        if header is not None:
-            return path, header[0], header[1]
-    raise FrameStoreError(f"none of the {len(paths)} frames can be read (first: {paths[0]})")
-
-
 def _new_layout(
-    times_ns: np.ndarray,
-    paths: list[str],
+    source: FrameSource,
     compression: str | None,
     expected_size: tuple[int, int] | None,
     chunk_shape: tuple[int, int],
 ) -> tuple[_Layout, str]:
-    """Layout from the first readable frame (size checked against ``expected_size``); also its path."""
-    first_path, size, mode = _first_readable_header(paths)
-    if expected_size is not None and tuple(size) != tuple(expected_size):
+    """Layout from the source's first readable frame (size checked against ``expected_size``); also where
+    that frame comes from."""
+    try:
+        fmt = source.frame_format()
+    except FrameReadError as error:
+        raise FrameStoreError(str(error)) from error
+    if expected_size is not None and (fmt.width, fmt.height) != tuple(expected_size):
         raise FrameSizeError(
-            f"frame {first_path} is {size[0]} x {size[1]} px, expected {expected_size[0]} x {expected_size[1]}"
+            f"frame {fmt.reference} is {fmt.width} x {fmt.height} px, "
+            f"expected {expected_size[0]} x {expected_size[1]}"
         )
-    mode = mode if mode in _MODE_CHANNELS else "RGB"
     layout = _Layout(
-        n_frames=len(paths),
-        height=int(size[1]),
-        width=int(size[0]),
-        channels=_MODE_CHANNELS[mode],
-        mode=mode,
+        n_frames=len(source),
+        height=fmt.height,
+        width=fmt.width,
+        channels=fmt.channels,
+        mode=fmt.mode,
         compression=compression,
         chunk_shape=(int(chunk_shape[0]), int(chunk_shape[1])),
-        fingerprint=_fingerprint(times_ns, paths),
+        fingerprint=source_fingerprint(source),
     )
-    return layout, first_path
+    return layout, fmt.reference
 
 
 class _Packer:
     """Writes the slots of one store folder, resumably. Used only by :meth:`FrameStore.pack`."""
 
-    def __init__(self, out_dir: Path, layout: _Layout, paths: list[str], reference_path: str) -> None:
+    def __init__(self, out_dir: Path, layout: _Layout, source: FrameSource, reference_path: str) -> None:
         self.out_dir = out_dir
         self.layout = layout
-        self.paths = paths
+        self.source = source
         self.reference_path = reference_path
         self.done = np.zeros(layout.n_frames, dtype=bool)
         self.invalid: dict[int, str] = {}
@@ -402,15 +378,14 @@ class _Packer:
 
     def decode(self, index: int) -> _Decoded:
         """Decode (and for zlib, encode) one frame; runs in worker threads (PIL and zlib drop the GIL)."""
-        path = self.paths[index]
         lay = self.layout
         try:
-            pixels = _decode_frame(path, lay.mode)
-        except _IMAGE_ERRORS as err:
-            return _Decoded(index, invalid_reason=f"unreadable: {type(err).__name__}: {err}")
+            pixels = self.source.read_frame(index, lay.channels)
+        except FrameReadError as err:
+            return _Decoded(index, invalid_reason=str(err))
         if pixels.shape != (lay.height, lay.width, lay.channels):
             raise FrameSizeError(
-                f"frame {path} is {pixels.shape[1]} x {pixels.shape[0]} px with {pixels.shape[2]} channel(s), "
+                f"frame {self.source.locations[index]} is {pixels.shape[1]} x {pixels.shape[0]} px with {pixels.shape[2]} channel(s), "
                 f"but the store holds {lay.width} x {lay.height} px with {lay.channels} "
                 f"(set by {self.reference_path} or expected_size); remove it from the frame list"
             )
@@ -545,7 +520,7 @@ class FrameStore:
     @classmethod
     def pack(
         cls,
-        frames: pd.DataFrame,
+        source: FrameSource,
         out_dir: str | os.PathLike,
         *,
         compression: str | None = None,
@@ -555,7 +530,10 @@ class FrameStore:
         num_workers: int = 1,
         flush_every: int = 64,
     ) -> FrameStore:
-        """Decode every frame of ``frames`` (``[time, path]``) once into a store at ``out_dir``.
+        """Decode every frame of ``source`` once into a store at ``out_dir``.
+
+        ``source`` is a `medicane_hf.data.sources.FrameSource`; for a folder of images,
+        ``PngFolderSource(scan_frames(root).frames)``.
 
         Resumes an interrupted pack of the same frame list; returns the existing store when it is already
         complete for the same list; raises :class:`FrameStoreError` when ``out_dir`` holds a store of a
@@ -570,8 +548,12 @@ class FrameStore:
         """
         out_dir = Path(out_dir)
         compression = _normalise_compression(compression)
-        times_ns, paths = _prepare_frames(frames)
-        fingerprint = _fingerprint(times_ns, paths)
+        times_ns = _times_ns(source)
+        if len(times_ns) == 0:
+            raise ValueError("the frame source is empty: nothing to pack")
+        if (np.diff(times_ns) <= 0).any():
+            raise ValueError("a frame source's times must be sorted and unique")
+        fingerprint = source_fingerprint(source)
 
         if (out_dir / _STORE_JSON).exists():
             store = cls.open(out_dir)
@@ -579,15 +561,15 @@ class FrameStore:
             return store
 
         layout, reference = _start_or_resume(
-            out_dir, times_ns, paths, fingerprint, compression, expected_size, chunk_shape
+            out_dir, source, fingerprint, compression, expected_size, chunk_shape
         )
-        packer = _Packer(out_dir, layout, paths, reference)
+        packer = _Packer(out_dir, layout, source, reference)
         packer.open_files()
         try:
             _run_packer(packer, num_workers, flush_every, progress)
         finally:
             packer.close()
-        _finish(out_dir, packer, times_ns, paths)
+        _finish(out_dir, packer, times_ns, source)
         return cls.open(out_dir)
 
     # -- reading --------------------------------------------------------------------------------------
@@ -710,8 +692,7 @@ def _check_same(
 
 def _start_or_resume(
     out_dir: Path,
-    times_ns: np.ndarray,
-    paths: list[str],
+    source: FrameSource,
     fingerprint: str,
     compression: str | None,
     expected_size: tuple[int, int] | None,
@@ -734,10 +715,13 @@ def _start_or_resume(
             f"{out_dir} is not empty and is not a frame store (holds {sorted(foreign)[:3]}); "
             "choose an empty or new folder"
         )
-    layout, reference = _new_layout(times_ns, paths, compression, expected_size, chunk_shape)
+    layout, reference = _new_layout(source, compression, expected_size, chunk_shape)
     out_dir.mkdir(parents=True, exist_ok=True)
+    times_ns = _times_ns(source)
     np.save(out_dir / _TIMES, times_ns)
-    sources = pd.DataFrame({"time": pd.to_datetime(times_ns), "path": paths})
+    sources = pd.DataFrame(
+        {"time": pd.to_datetime(times_ns), "path": source.locations, "content": source.content_keys()}
+    )
     sources.to_csv(out_dir / _SOURCES, index=False)
     pack_meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "layout": layout.to_dict()}
     pack_meta["reference_path"] = reference
@@ -770,7 +754,7 @@ def _run_packer(packer: _Packer, num_workers: int, flush_every: int, progress: b
         bar.close()
 
 
-def _finish(out_dir: Path, packer: _Packer, times_ns: np.ndarray, paths: list[str]) -> None:
+def _finish(out_dir: Path, packer: _Packer, times_ns: np.ndarray, source: FrameSource) -> None:
     """Write valid.npy and then, atomically and last, the store.json complete marker."""
     lay = packer.layout
     valid = np.ones(lay.n_frames, dtype=bool)
@@ -786,10 +770,10 @@ def _finish(out_dir: Path, packer: _Packer, times_ns: np.ndarray, paths: list[st
         "last_time": str(pd.Timestamp(times_ns[-1])),
         "n_valid": int(valid.sum()),
         "invalid": {
-            str(i): {"time": str(pd.Timestamp(times_ns[i])), "path": paths[i], "reason": reason}
+            str(i): {"time": str(pd.Timestamp(times_ns[i])), "path": source.locations[i], "reason": reason}
             for i, reason in sorted(packer.invalid.items())
         },
-        "source_bytes": int(sum(os.path.getsize(p) for p in paths if os.path.exists(p))),
+        "source_bytes": source.size_bytes(),
         "stored_bytes": int(sum((out_dir / name).stat().st_size for name in data_files)),
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

@@ -2,10 +2,10 @@
 
 - ``main(stage, argv)`` (in ``run``): the entry point of ``scripts/train_*.py`` (arguments, data, model, train,
   test, figures);
-- ``tasks.TASKS``: what differs between the stages, declared once each;
+- ``medicane_hf.tasks.TASKS`` (re-exported here): the stage registry, read by every layer;
 - ``trainer.MedicaneTrainer``: ``transformers.Trainer`` plus the recipe (layer decay, EMA, NaN stop,
   best model, complete checkpoints);
-- ``arguments``, ``models``, ``optim``, ``callbacks``, ``checkpoints``, ``seeding``: the parts.
+- ``arguments``, ``class_weights``, ``models``, ``optim``, ``callbacks``, ``checkpoints``, ``seeding``: the parts.
 
 Imports are lazy so that ``import medicane_hf.training`` stays cheap.
 """
@@ -16,8 +16,8 @@ from medicane_hf._lazy import lazy_getattr
 
 _LAZY = {
     "main": "medicane_hf.training.run",
-    "TASKS": "medicane_hf.training.tasks",
-    "TaskSpec": "medicane_hf.training.tasks",
+    "TASKS": "medicane_hf.tasks",
+    "TaskSpec": "medicane_hf.tasks",
     "MedicaneTrainer": "medicane_hf.training.trainer",
     "NonFiniteLossError": "medicane_hf.training.trainer",
 }

@@ -12,7 +12,7 @@ Four argument groups, parsed together by ``transformers.HfArgumentParser``:
   optimiser betas, schedule, precision, logging, checkpoints).
 
 Precedence, lowest first: dataclass defaults < the stage's defaults (see
-``medicane_hf.training.tasks``) < the YAML file given as the first positional
+``medicane_hf.tasks``) < the YAML file given as the first positional
 argument < command-line flags. A YAML key that is not an argument is an error
 naming the key and the file.
 """
@@ -22,12 +22,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
+
+from medicane_hf.jsonable import jsonable
 
 
 @dataclass
@@ -260,21 +261,6 @@ def config_overrides(model_args: ModelArguments) -> dict[str, Any]:
     return overrides
 
 
-def _plain(value: Any) -> Any:
-    """A YAML/JSON-friendly copy of an argument value (enums to their value, paths to str)."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (int, float, str, bool)):
-        return value
-    return str(value)
-
-
 def arguments_as_dict(args: ParsedArguments) -> dict[str, Any]:
     """Every init argument of every group, flat (the form a YAML argument file takes)."""
     flat: dict[str, Any] = {}
@@ -287,7 +273,7 @@ def arguments_as_dict(args: ParsedArguments) -> dict[str, Any]:
                 value = values[f.name]
                 if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
                     continue  # a hidden secret: never written, never read back
-                flat[f.name] = _plain(value)
+                flat[f.name] = jsonable(value)
     return flat
 
 
@@ -304,5 +290,5 @@ def save_arguments(
     )
     if effective is not None:
         (folder / "effective_settings.json").write_text(
-            json.dumps(_plain(effective), indent=2, sort_keys=True)
+            json.dumps(jsonable(effective), indent=2, sort_keys=True)
         )

@@ -23,8 +23,8 @@ from typing import Any
 from torch import nn
 
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
+from medicane_hf.tasks import TaskSpec
 from medicane_hf.training.arguments import ModelArguments, config_overrides
-from medicane_hf.training.tasks import TaskSpec
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ Output folder::
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -35,6 +36,9 @@ from torch.utils.data import Dataset, Subset
 from transformers import TrainerCallback, set_seed
 from transformers.utils import logging as hf_logging
 
+from medicane_hf.data.dataset_arrays import dataset_targets
+from medicane_hf.jsonable import jsonable
+from medicane_hf.tasks import TASKS, FigureInputs, MetricContext, TaskSpec, get_task
 from medicane_hf.training.arguments import (
     ArgumentFileError,
     ParsedArguments,
@@ -44,16 +48,10 @@ from medicane_hf.training.arguments import (
 )
 from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
 from medicane_hf.training.checkpoints import last_complete_checkpoint, remove_incomplete_checkpoints
+from medicane_hf.training.class_weights import parse_class_weights
 from medicane_hf.training.models import ContractMismatchError, EncoderNotLoadedError, build_model
 from medicane_hf.training.optim import scaled_learning_rate
 from medicane_hf.training.seeding import PerSampleSeeded, SetEpochCallback
-from medicane_hf.training.tasks import (
-    TASKS,
-    MetricContext,
-    TaskSpec,
-    dataset_targets,
-    parse_class_weights,
-)
 from medicane_hf.training.trainer import MedicaneTrainer, NonFiniteLossError, save_model_folder
 
 logger = logging.getLogger("medicane_hf.training")
@@ -90,7 +88,7 @@ def stage_defaults(task: TaskSpec, quick: bool) -> dict[str, Any]:
         **device_defaults(),
         "metric_for_best_model": task.metric_for_best_model,
         "greater_is_better": task.greater_is_better,
-        "output_dir": str(Path("outputs") / task.name),
+        "output_dir": str(task.output_dir()),
     }
     if quick:
         defaults.update(task.quick_run)
@@ -148,14 +146,14 @@ def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, dict[str, An
     if args.data.dataset_dir:
         dataset_dir = Path(args.data.dataset_dir)
     else:
-        from medicane_hf.data.default import ensure_default_dataset
+        from medicane_hf.data.synthetic.default import ensure_default_dataset
 
         dataset_dir = Path(ensure_default_dataset())
         logger.warning("No --dataset_dir: using the embedded default synthetic basin at %s", dataset_dir)
     contract = read_dataset_contract(dataset_dir)
     splits = load_clip_datasets(
         dataset_dir,
-        task.data_task,
+        task.name,
         ("train", "validation", "test"),
         train_max_shift=args.data.train_max_shift,
         train_rot90=args.data.train_rot90,
@@ -241,7 +239,7 @@ def metric_context(task: TaskSpec, contract: dict[str, Any], splits: dict[str, D
     context = MetricContext(
         class_names=list(contract["class_names"]), grid=SeviriGrid.from_dict(contract["grid"])
     )
-    if task.name == "tracking":
+    if task.train_mean_baseline:
         context.baseline_xy = dataset_targets(splits["train"]).mean(axis=0)
     return context
 
@@ -281,7 +279,7 @@ def make_trainer(
     all_callbacks.extend(callbacks or [])
     metrics_fn = None
     if task.metrics_fn is not None:
-        metrics_fn = lambda prediction, dataset: task.metrics_fn(prediction, dataset, context)  # noqa: E731
+        metrics_fn = functools.partial(task.metrics_fn, context=context)
     arguments_yaml = yaml.safe_dump(arguments_as_dict(args), sort_keys=True)
     return MedicaneTrainer(
         model=model,
@@ -310,7 +308,6 @@ def finish(
     task: TaskSpec,
     trainer: MedicaneTrainer,
     splits: dict[str, Dataset],
-    context: MetricContext,
     num_plot_examples: int = 4,
 ) -> dict[str, Any]:
     """Save `final/`, evaluate the best model once on the test split, write metrics and figures."""
@@ -331,8 +328,7 @@ def finish(
     if (best_dir / "config.json").is_file():
         _load_weights_from(unwrapped, best_dir, type(unwrapped))
         evaluated = "best"
-    test_metrics = trainer.evaluate(splits["test"], metric_key_prefix="test")
-    full_test = dict(context.last_full_metrics)
+    test_metrics, details = trainer.evaluate_with_details(splits["test"], metric_key_prefix="test")
     summary = {"evaluated_model": evaluated, **test_metrics}
     if args.should_save:
         _write_json(output_dir / "test_metrics.json", summary)
@@ -340,21 +336,13 @@ def finish(
             best_metrics = json.loads((best_dir / "metrics.json").read_text())
             best_metrics.update(test_metrics)
             _write_json(best_dir / "metrics.json", best_metrics)
-        _draw_figures(task, trainer, splits, full_test, output_dir, num_plot_examples)
+        _draw_figures(task, FigureInputs(details, trainer, splits, num_plot_examples), output_dir)
     return summary
 
 
 def _write_json(path: Path, values: dict[str, Any]) -> None:
-    def plain(value: Any) -> Any:
-        if isinstance(value, (np.integer, np.floating)):
-            return value.item()
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        return value
-
-    path.write_text(
-        json.dumps({k: plain(v) for k, v in values.items()}, indent=2, sort_keys=True, default=str)
-    )
+    """Metrics and reports as JSON: NaN (undefined here, e.g. POD without a Medicane) becomes null."""
+    path.write_text(json.dumps(jsonable(values, non_finite_as_null=True), indent=2, sort_keys=True))
 
 
 # The series worth a curve: the rest of the log (confusion counts, timings, test_*) stays in log.jsonl.
@@ -372,15 +360,8 @@ def _curve_records(log_path: Path) -> list[dict[str, Any]]:
     return [r for r in kept if len(r) > 1]
 
 
-def _draw_figures(
-    task: TaskSpec,
-    trainer: MedicaneTrainer,
-    splits: dict[str, Dataset],
-    full_test: dict[str, Any],
-    output_dir: Path,
-    num_plot_examples: int = 4,
-) -> None:
-    """Training curves, plus the stage's own figure; a figure that fails is logged, not fatal."""
+def _draw_figures(task: TaskSpec, inputs: FigureInputs, output_dir: Path) -> None:
+    """Training curves, plus the stage's own files (`TaskSpec.figures`); one that fails is logged, not fatal."""
     from medicane_hf.evaluation import plots
 
     jobs: list[tuple[str, Any]] = [
@@ -389,27 +370,9 @@ def _draw_figures(
             lambda p: plots.plot_training_curves(_curve_records(output_dir / LOG_FILE), p),
         )
     ]
-    if task.name == "detection" and "confusion_matrix" in full_test:
-        jobs.append(
-            (
-                "confusion_matrix_test.png",
-                lambda p: plots.plot_confusion_matrix(
-                    full_test["confusion_matrix"], full_test["class_names"], p
-                ),
-            )
-        )
-    if task.name == "tracking" and "errors" in full_test:
-        full_test["errors"].to_csv(output_dir / "test_errors.csv", index=False)
-        jobs.append(
-            ("tracking_errors_test.png", lambda p: plots.plot_tracking_errors(full_test["errors"], p))
-        )
-    if task.name == "specialization":
-        jobs.append(
-            (
-                "reconstructions.png",
-                lambda p: _plot_reconstructions(trainer, splits["validation"], p, num_plot_examples),
-            )
-        )
+    for figure in task.figures:
+        if figure.needs is None or figure.needs in inputs.details:
+            jobs.append((figure.file_name, functools.partial(figure.draw, inputs)))
     for name, draw in jobs:
         try:
             draw(output_dir / name)
@@ -417,28 +380,12 @@ def _draw_figures(
             logger.warning("Could not draw %s: %s", name, error)
 
 
-@torch.no_grad()
-def _plot_reconstructions(trainer: MedicaneTrainer, dataset: Dataset, path: Path, count: int = 4) -> None:
-    from medicane_hf.evaluation.plots import plot_reconstructions
-
-    model = trainer.accelerator.unwrap_model(trainer.model).eval()
-    count = min(count, len(dataset))
-    pixel_values = torch.stack([dataset[i]["pixel_values"] for i in range(count)]).to(trainer.args.device)
-    generator = torch.Generator(device=pixel_values.device).manual_seed(trainer.args.seed)
-    outputs = model(pixel_values, generator=generator)
-    original = model.masked_video(pixel_values, torch.zeros_like(outputs.bool_masked_pos)).clamp(0, 1)
-    reconstruction = model.reconstruct_video(pixel_values, outputs)
-    hidden = model.masked_video(pixel_values, outputs.bool_masked_pos, fill=-1.0)
-    mask_video = (hidden < 0).all(dim=2)
-    plot_reconstructions(original.cpu(), reconstruction.cpu(), mask_video.cpu(), path)
-
-
 # ---------------------------------------------------------------------------------------------- main
 
 
 def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
     """Train stage `stage` with arguments `argv`; returns the test metrics. Raises on errors."""
-    task = TASKS[stage]
+    task = get_task(stage)
     quick = len(argv) == 0
     args = parse_arguments(argv, stage_defaults(task, quick))
     _setup_logging(args)
@@ -451,15 +398,15 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
             args.training.max_steps,
             args.training.output_dir,
         )
-        if task.name != "specialization" and args.model.model_name_or_path is None:
-            pretrained = TASKS["specialization"].default_output_dir() / "best"
+        if task.starts_from is not None and args.model.model_name_or_path is None:
+            pretrained = TASKS[task.starts_from].default_output_dir() / "best"
             if (pretrained / "config.json").is_file():
                 args.model.model_name_or_path = str(pretrained)
-                logger.warning("Starting from the default specialization model %s", pretrained)
+                logger.warning("Starting from the default %s model %s", task.starts_from, pretrained)
     dataset_dir, contract, splits = load_data(task, args)
     plan = plan_run(task, args, splits, dataset_dir)
     class_weights = None
-    if task.name == "detection":
+    if task.class_weights:
         class_weights = parse_class_weights(
             args.recipe.class_weights, splits["train"], len(contract["class_names"])
         )
@@ -484,7 +431,7 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
         logger.warning("Resuming from %s", plan.resumed_from)
     start = time.time()
     trainer.train(resume_from_checkpoint=plan.resumed_from)
-    summary = finish(task, trainer, splits, context, args.recipe.num_plot_examples)
+    summary = finish(task, trainer, splits, args.recipe.num_plot_examples)
     if trainer.args.should_save:
         print(_closing_lines(task, output_dir, summary, time.time() - start), flush=True)
     return summary

@@ -29,15 +29,17 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import EvalPrediction
 
+from medicane_hf.jsonable import jsonable
+from medicane_hf.tasks import StageMetrics
 from medicane_hf.training.checkpoints import mark_complete, write_folder_atomically
 from medicane_hf.training.optim import parameter_groups
 
@@ -47,20 +49,16 @@ EMA_WEIGHTS_NAME = "ema_state.pt"
 EVAL_SEED_OFFSET = 1_000_003  # evaluation masks: a fixed seed, distinct from the training seed
 
 
+@dataclass
+class _Evaluation:
+    """One `evaluate` call: the dataset it measures and what the metric function returned for it."""
+
+    dataset: Any
+    result: StageMetrics | None = None
+
+
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    return value
 
 
 def save_model_folder(
@@ -74,7 +72,7 @@ def save_model_folder(
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp)
         if metrics is not None:
-            (tmp / "metrics.json").write_text(json.dumps(_json_safe(metrics), indent=2, sort_keys=True))
+            (tmp / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2, sort_keys=True))
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
 
@@ -103,8 +101,10 @@ class MedicaneTrainer(Trainer):
         ema_decay: keep a timm ``ModelEmaV3`` of the weights with this decay (None: no EMA).
         predictions_fn: ``outputs -> tensor`` of what ``compute_metrics`` sees as predictions
             (None: loss only).
-        metrics_fn: ``(EvalPrediction, dataset) -> dict`` of metrics; the dataset is the one being
-            evaluated (validation or test), in evaluation order, for per-clip context such as tile offsets.
+        metrics_fn: ``(EvalPrediction, dataset) -> StageMetrics`` (`medicane_hf.tasks`); the dataset is the
+            one being evaluated (validation or test), in evaluation order, for per-clip context such as tile
+            offsets. Its scalars are what ``evaluate`` returns; ``evaluate_with_details`` also returns its
+            details (confusion matrix, per-clip errors) from the same evaluation.
         best_dir: where to write the best model (`save_pretrained` folder) when the validation metric
             `args.metric_for_best_model` improves; None: not written.
         extra_files: text files written beside every model folder (e.g. the resolved arguments).
@@ -119,12 +119,18 @@ class MedicaneTrainer(Trainer):
         layer_decay: float | None = None,
         ema_decay: float | None = None,
         predictions_fn: Callable[[Any], torch.Tensor] | None = None,
-        metrics_fn: Callable[[EvalPrediction, Any], dict[str, float]] | None = None,
+        metrics_fn: Callable[[EvalPrediction, Any], StageMetrics] | None = None,
         best_dir: str | Path | None = None,
         extra_files: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        if "compute_metrics" in kwargs:
+            raise TypeError("MedicaneTrainer takes metrics_fn (which sees the evaluated dataset), not compute_metrics")
+        # Set once: Trainer calls it with the predictions only; `_compute_metrics` finds the dataset in the
+        # evaluation in progress (`_Evaluation`), so nothing is rebound per call.
+        with_metrics = metrics_fn is not None and predictions_fn is not None
+        super().__init__(*args, compute_metrics=self._compute_metrics if with_metrics else None, **kwargs)
+        self._evaluation: _Evaluation | None = None
         # The model's loss is a mean; never hand it `num_items_in_batch`.
         self.model_accepts_loss_kwargs = False
         self.layer_decay = layer_decay
@@ -244,17 +250,36 @@ class MedicaneTrainer(Trainer):
         metric_key_prefix: str = "eval",
     ) -> dict[str, float]:
         """Trainer's evaluation with a fixed-seed RNG, EMA weights when on, and the best model kept."""
+        return self.evaluate_with_details(eval_dataset, ignore_keys, metric_key_prefix)[0]
+
+    def evaluate_with_details(
+        self,
+        eval_dataset: Any = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        """`evaluate`, plus the details the stage's metric function computed in the same pass ({} without)."""
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        self.compute_metrics = None
-        if self.metrics_fn is not None and self.predictions_fn is not None:
-            self.compute_metrics = lambda prediction: self.metrics_fn(prediction, dataset)
+        call = _Evaluation(dataset)
+        self._evaluation = call
         devices = [self.args.device] if self.args.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), self.ema_weights():
-            torch.manual_seed(self.args.seed + EVAL_SEED_OFFSET)
-            metrics = super().evaluate(dataset, ignore_keys, metric_key_prefix)
-            if metric_key_prefix == "eval" and self.is_in_train:
-                self._keep_if_best(metrics)
-        return metrics
+        try:
+            with torch.random.fork_rng(devices=devices), self.ema_weights():
+                torch.manual_seed(self.args.seed + EVAL_SEED_OFFSET)
+                metrics = super().evaluate(dataset, ignore_keys, metric_key_prefix)
+                if metric_key_prefix == "eval" and self.is_in_train:
+                    self._keep_if_best(metrics)
+        finally:
+            self._evaluation = None
+        return metrics, (call.result.details if call.result is not None else {})
+
+    def _compute_metrics(self, prediction: EvalPrediction) -> dict[str, float]:
+        """Trainer's `compute_metrics`: the stage's metrics of the dataset under evaluation."""
+        call = self._evaluation
+        if call is None:
+            raise RuntimeError("MedicaneTrainer computes metrics only inside evaluate()")
+        call.result = self.metrics_fn(prediction, call.dataset)
+        return call.result.scalars
 
     def _metric_value(self, metrics: dict[str, float]) -> float | None:
         name = self.args.metric_for_best_model

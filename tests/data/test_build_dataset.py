@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -12,10 +13,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from medicane_hf.data import default as default_module
-from medicane_hf.data.build import main
+from medicane_hf.data.build import format_summary, main
+from medicane_hf.data.frames import FrameStore
 from medicane_hf.data.geo import SeviriGrid
 from medicane_hf.data.index import frame_index_array, load_index
+from medicane_hf.data.synthetic import default as default_module
 from medicane_hf.data.synthetic import generate_basin
 
 SYNTH_START = "2023-10-01"
@@ -146,8 +148,9 @@ def test_main_prints_the_summary(built: dict, capsys: pytest.CaptureFixture[str]
         "storms in",
     ):
         assert needle in text, needle
-    # the store is reused, not repacked
+    # the store is reused, not repacked, and the summary says so and why
     assert rerun < max(5.0, built["seconds"])
+    assert "store: reused (the same" in text and "size and modification time match" in text
     export = pd.read_csv(out / "export" / "train.csv")
     assert len(export) == load_index(out)["train"].num_rows
     assert all(len(v.split()) == 16 for v in export["frame_indices"].astype(str))
@@ -210,3 +213,58 @@ def test_ensure_default_dataset_builds_once(tmp_path: Path, monkeypatch: pytest.
     assert not list(tmp_path.glob(f".{name}-building-*"))
     # cached: no second build
     assert default_module.ensure_default_dataset(tmp_path) == tmp_path / name and len(builds) == 1
+
+
+def _one_day_build(root: Path, *flags: str) -> tuple[list[str], Path]:
+    basin = generate_basin(root / "basin", start=SYNTH_START, days=0.5, seed=1, preset="demo", progress=False)
+    out = root / "dataset"
+    args = ["--frames", str(basin.frames_dir), "--tracks", str(basin.tracks_path), "--out", str(out), *flags]
+    assert main([*args, "--no-progress"]) == 0
+    return args, out
+
+
+@pytest.mark.parametrize("check_content", [False, True])
+def test_a_changed_frame_invalidates_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], check_content: bool
+) -> None:
+    """Same names and times, other pixels: the rerun must not serve the old pixels under the new names."""
+    args, out = _one_day_build(tmp_path, *(["--check-content"] if check_content else []))
+    path = Path(pd.read_csv(out / "store" / "frames.csv")["path"].iloc[5])
+    before = os.stat(path)
+    old = np.asarray(Image.open(path))
+    new = (255 - old).astype(np.uint8)  # another image, same size
+    Image.fromarray(new).save(path)
+    # a distinct modification time even where the file system's clock is coarse
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+    capsys.readouterr()
+    assert main([*args, "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "store: repacked (1 frame(s) differ" in text and path.name in text
+    np.testing.assert_array_equal(FrameStore.open(out / "store").read_frame(5), new)
+    info = json.loads((out / "dataset_info.json").read_text())
+    assert info["store"]["action"] == "repacked" and info["store"]["changed"] == [str(path)]
+
+
+def test_check_content_reuses_a_store_whose_files_were_only_touched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --check-content the bytes decide: a new modification time alone does not repack."""
+    args, out = _one_day_build(tmp_path, "--check-content")
+    path = Path(pd.read_csv(out / "store" / "frames.csv")["path"].iloc[3])
+    os.utime(path, ns=(1, 1))
+    capsys.readouterr()
+    assert main([*args, "--no-progress"]) == 0
+    assert "store: reused (the same" in capsys.readouterr().out
+
+
+def test_split_warnings_in_the_summary(built: dict) -> None:
+    """An empty train split, or validation / test without one Medicane clip, is a warning in the summary."""
+    info = json.loads((built["out"] / "dataset_info.json").read_text())
+    assert "WARNING: the train split is empty" not in format_summary(info)  # the built demo day trains
+    info["counts"]["train"]["clips"] = 0
+    info["counts"]["validation"].update(clips=10, label_1=3)
+    info["counts"]["test"].update(clips=10, label_1=0)
+    text = format_summary(info)
+    assert "WARNING: the train split is empty" in text
+    assert "WARNING: the test split holds no Medicane clip (10 clips)" in text
+    assert "WARNING: the validation split holds no Medicane clip" not in text

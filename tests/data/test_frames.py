@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from medicane_hf.data import store as store_module
 from medicane_hf.data.frames import (
     DEFAULT_FRAME_PATTERN,
     FrameSizeError,
@@ -22,6 +21,8 @@ from medicane_hf.data.frames import (
     pattern_to_regex,
     scan_frames,
 )
+from medicane_hf.data.sources import PngFolderSource
+from medicane_hf.data.sources import png as png_module
 
 WIDTH, HEIGHT = 40, 24
 T0 = pd.Timestamp("2023-09-05 10:00")
@@ -148,7 +149,7 @@ def test_scan_without_content_check_does_not_flag_black(tmp_path: Path) -> None:
 
 def pack(frames: pd.DataFrame, out: Path, compression: str | None, **kwargs) -> FrameStore:
     kwargs.setdefault("chunk_shape", (8, 16))  # several chunks per 40 x 24 frame, with padded edges
-    return FrameStore.pack(frames, out, compression=compression, progress=False, **kwargs)
+    return FrameStore.pack(PngFolderSource(frames), out, compression=compression, progress=False, **kwargs)
 
 
 @pytest.mark.parametrize("compression", [None, "zlib"])
@@ -177,7 +178,7 @@ def test_compressed_store_not_larger_than_pngs(tmp_path: Path) -> None:
     make_archive(frames_dir, 8, image=lambda k: smooth_image(k, height=96, width=160))
     frames = scan_frames(frames_dir, progress=False).frames
     png_bytes = sum(Path(p).stat().st_size for p in frames["path"])
-    store = FrameStore.pack(frames, tmp_path / "store", compression="zlib", progress=False)
+    store = FrameStore.pack(PngFolderSource(frames), tmp_path / "store", compression="zlib", progress=False)
     assert store.meta["source_bytes"] == png_bytes
     data_bytes = (store.path / "chunks.bin").stat().st_size + (
         store.path / "chunk_offsets.npy"
@@ -220,7 +221,7 @@ def test_black_and_unreadable_frames_keep_their_slot_but_are_invalid(tmp_path: P
     np.testing.assert_array_equal(store.read_frame(7), noisy_image(7))
 
 
-REAL_DECODE = store_module._decode_frame
+REAL_DECODE = png_module.decode_image
 
 
 class SimulatedCrash(Exception):
@@ -228,7 +229,7 @@ class SimulatedCrash(Exception):
 
 
 def counting_decoder(monkeypatch, crash_after: int | None = None) -> list[str]:
-    """Count calls to the store's decode function; optionally crash after ``crash_after`` frames."""
+    """Count calls to the PNG source's decode function; optionally crash after ``crash_after`` frames."""
     calls: list[str] = []
     real = REAL_DECODE
 
@@ -238,7 +239,7 @@ def counting_decoder(monkeypatch, crash_after: int | None = None) -> list[str]:
         calls.append(path)
         return real(path, mode)
 
-    monkeypatch.setattr(store_module, "_decode_frame", decode)
+    monkeypatch.setattr(png_module, "decode_image", decode)
     return calls
 
 

@@ -11,9 +11,9 @@ import argparse
 import sys
 import time
 
-from medicane_hf.data.synthetic import DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_START, generate_basin
-from medicane_hf.data.synthetic_config import PRESETS
-from medicane_hf.data.synthetic_plans import PlanningError
+from medicane_hf.data.synthetic.basin import DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_START, generate_basin
+from medicane_hf.data.synthetic.config import PRESETS
+from medicane_hf.data.synthetic.plans import PlanningError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(PRESETS),
         default="demo",
-        help="demo: 384 x 128 px, the embedded default; default: the full 1290 x 420 SEVIRI grid; "
+        help=f"demo: {PRESETS['demo'].width} x {PRESETS['demo'].height} px, the embedded default; "
+        f"default: the full {PRESETS['default'].width} x {PRESETS['default'].height} SEVIRI grid; "
         "hard: full grid, faint storms, more look-alikes (default demo)",
     )
     parser.add_argument(

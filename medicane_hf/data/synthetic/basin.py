@@ -11,7 +11,7 @@ writes exactly what the real pipeline reads::
     OUT/faults.csv            missing / black / noisy frames
     OUT/synthetic.json        preset, seed, start, days and every setting used
 
-What is in the images (see ``synthetic_render`` for the drawing):
+What is in the images (see ``rendering`` for the drawing):
 
 - drifting air masses in Airmass RGB colours over a faint fixed land/sea pattern;
 - Medicanes: compact (50-150 km) cloud discs with spiral bands and a dark eye,
@@ -30,9 +30,9 @@ byte-identical PNGs and CSVs, with any number of ``workers``.
 
 Entry points: :func:`generate_basin` (the files), :func:`write_preview` /
 :func:`preview_only` (one annotated frame, the latter without writing the frames),
-and ``medicane-hf synth`` (``synthetic_cli``). Settings and presets:
-``synthetic_config``; coastline: ``synthetic_geography``; tracks and look-alikes:
-``synthetic_plans``; drawing: ``synthetic_render``.
+and ``medicane-hf synth`` (``command``). Settings and presets:
+``config``; coastline: ``geography``; tracks and look-alikes:
+``plans``; drawing: ``rendering``.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from medicane_hf.data.geo import SeviriGrid, haversine_km
-from medicane_hf.data.synthetic_config import PRESETS, SyntheticConfig, get_preset
-from medicane_hf.data.synthetic_geography import get_geography
-from medicane_hf.data.synthetic_plans import BasinPlan, VortexPlan, count_for, make_plan, phase_of
-from medicane_hf.data.synthetic_render import FrameRenderer
+from medicane_hf.data.synthetic.config import PRESETS, SyntheticConfig, get_preset
+from medicane_hf.data.synthetic.geography import get_geography
+from medicane_hf.data.synthetic.plans import BasinPlan, VortexPlan, count_for, make_plan, phase_of
+from medicane_hf.data.synthetic.rendering import FrameRenderer
 from medicane_hf.data.tracks import TRACK_COLUMNS, write_tracks
 
 __all__ = [
@@ -100,7 +100,7 @@ class SyntheticBasin:
         tracks: the table written to tracks.csv (``tracks.TRACK_COLUMNS``).
         objects: one row per drawn object, look-alikes included (object_id, kind, start, end, in_tracks).
         faults: the table written to faults.csv.
-        plan: every object drawn (``synthetic_plans.BasinPlan``), to re-render any frame.
+        plan: every object drawn (``plans.BasinPlan``), to re-render any frame.
     """
 
     out_dir: Path

@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from medicane_hf.data.geo import EARTH_RADIUS_KM, SeviriGrid
-from medicane_hf.data.synthetic_config import SyntheticConfig
-from medicane_hf.data.synthetic_geography import Geography
+from medicane_hf.data.geo import EARTH_RADIUS_KM, SeviriGrid, haversine_km
+from medicane_hf.data.synthetic.config import SyntheticConfig
+from medicane_hf.data.synthetic.geography import Geography
 
 __all__ = [
     "BasinPlan",
@@ -296,13 +296,7 @@ class _Occupancy:
         if not others:
             return True
         o = np.asarray(others)
-        return bool(np.all(_haversine(lon, lat, o[:, 0], o[:, 1]) >= min_km))
-
-
-def _haversine(lon1: float, lat1: float, lon2: FloatArray, lat2: FloatArray) -> FloatArray:
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+        return bool(np.all(haversine_km(lon, lat, o[:, 0], o[:, 1]) >= min_km))
 
 
 def _on_grid_test(grid: SeviriGrid, margin_px: float) -> Callable[[float, float], bool]:

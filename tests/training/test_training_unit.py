@@ -12,6 +12,7 @@ from transformers import TrainerControl, TrainerState
 
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
 from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, MedicaneVideoMAEForPreTraining
+from medicane_hf.tasks import TASKS
 from medicane_hf.training.arguments import (
     ArgumentFileError,
     ModelArguments,
@@ -27,10 +28,10 @@ from medicane_hf.training.checkpoints import (
     mark_complete,
     remove_incomplete_checkpoints,
 )
+from medicane_hf.training.class_weights import balanced_class_weights, parse_class_weights
 from medicane_hf.training.models import ContractMismatchError, EncoderNotLoadedError, build_model
 from medicane_hf.training.optim import cosine_value, parameter_groups, scaled_learning_rate
 from medicane_hf.training.run import DatasetTooSmallError, check_train_size, stage_defaults
-from medicane_hf.training.tasks import TASKS, balanced_class_weights, parse_class_weights
 
 
 def tiny_contract(**changes) -> dict:
@@ -259,13 +260,13 @@ def test_every_stage_declares_its_best_metric():
     assert math.isclose(TASKS["specialization"].recipe["learning_rate"], 1e-3)
 
 
-@pytest.mark.parametrize("stage_folder", ["specialization", "classification", "tracking"])
+@pytest.mark.parametrize("stage_folder", ["specialization", "detection", "tracking"])
 @pytest.mark.parametrize("preset", ["tiny", "small", "base", "giant"])
 def test_every_shipped_config_parses(stage_folder, preset):
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "configs" / stage_folder / f"{preset}.yaml"
-    stage = {"classification": "detection"}.get(stage_folder, stage_folder)
+    path = Path(__file__).resolve().parents[2] / "configs" / stage_folder / f"{preset}.yaml"
+    stage = stage_folder  # configs/<stage>/: one name per stage
     # --use_cpu: the GPU presets ask for bf16, which TrainingArguments checks against the machine
     args = parse_arguments([str(path), "--use_cpu"], stage_defaults(TASKS[stage], quick=False))
     assert args.model.preset == preset

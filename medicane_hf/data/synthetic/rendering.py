@@ -30,9 +30,9 @@ from scipy import ndimage
 from scipy.special import erfinv
 
 from medicane_hf.data.geo import SeviriGrid
-from medicane_hf.data.synthetic_config import AIRMASS_RANGES_K, SyntheticConfig, airmass_kelvin_to_rgb
-from medicane_hf.data.synthetic_geography import pixel_land_fraction
-from medicane_hf.data.synthetic_plans import BasinPlan, BlobPlan, CommaPlan, FrontPlan, VortexPlan, smoothstep
+from medicane_hf.data.synthetic.config import AIRMASS_RANGES_K, SyntheticConfig, airmass_kelvin_to_rgb
+from medicane_hf.data.synthetic.geography import pixel_land_fraction
+from medicane_hf.data.synthetic.plans import BasinPlan, BlobPlan, CommaPlan, FrontPlan, VortexPlan, smoothstep
 
 __all__ = ["FrameRenderer", "VortexStates"]
 

@@ -25,10 +25,10 @@ from medicane_hf.data.synthetic import (
     grid_for,
     tracks_table,
 )
-from medicane_hf.data.synthetic_config import SyntheticConfig, airmass_kelvin_to_rgb, get_preset
-from medicane_hf.data.synthetic_geography import get_geography
-from medicane_hf.data.synthetic_plans import make_plan
-from medicane_hf.data.synthetic_render import FrameRenderer
+from medicane_hf.data.synthetic.config import SyntheticConfig, airmass_kelvin_to_rgb, get_preset
+from medicane_hf.data.synthetic.geography import get_geography
+from medicane_hf.data.synthetic.plans import make_plan
+from medicane_hf.data.synthetic.rendering import FrameRenderer
 from medicane_hf.data.tracks import interpolate_positions, read_tracks
 
 # More storms and faults than the demo's daily rate, so one day exercises every check.

@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from medicane_hf.data.clips import TileLayout
+from medicane_hf.data.geo import SeviriGrid
+
 __all__ = [
     "AIRMASS_RANGES_K",
     "PRESETS",
@@ -274,14 +277,15 @@ class SyntheticConfig:
         return dataclasses.asdict(self)
 
 
-# The real SEVIRI grid and tile layout.
+# The real SEVIRI grid and tile layout, as declared once in geo.SeviriGrid and clips.TileLayout.
+_SEVIRI, _TILES = SeviriGrid(), TileLayout()
 _FULL_GRID = SyntheticConfig(
     name="default",
-    width=1290,
-    height=420,
-    tile_size=224,
-    stride_x=213,
-    stride_y=196,
+    width=_SEVIRI.width,
+    height=_SEVIRI.height,
+    tile_size=_TILES.tile_size,
+    stride_x=_TILES.stride_x,
+    stride_y=_TILES.stride_y,
     lowres_factor=6,
     min_eye_px=1.5,
     episode_hours=(30.0, 72.0),

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from medicane_hf.training.callbacks import LOG_FILE
 from medicane_hf.training.checkpoints import COMPLETE_MARKER, is_complete
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 RUNNER = """
 import os, signal, sys

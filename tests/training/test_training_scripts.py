@@ -7,6 +7,7 @@ resumes from the newest complete checkpoint. Detection and tracking start from t
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from medicane_hf.training.callbacks import LOG_FILE
 from medicane_hf.training.checkpoints import last_complete_checkpoint
 from medicane_hf.training.run import DatasetTooSmallError, main, run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -47,6 +48,11 @@ def quick_flags(dataset_dir: Path, output_dir: Path, steps: int = 4) -> list[str
         "--dataloader_num_workers", "0",
         "--disable_tqdm", "true",
     ]  # fmt: skip
+
+
+def is_finite_number(value: object) -> bool:
+    """A real number that is not NaN or infinite (JSON `null`, written for NaN, is not one)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def records(output_dir: Path) -> list[dict]:
@@ -101,16 +107,23 @@ def test_detection_starts_from_the_specialized_encoder(specialization_run, datas
     assert model.config.class_weights == [1.0, 3.0] and model.config.label_smoothing == pytest.approx(0.1)
     assert model.config.detection_pooling == "attention"
     test = json.loads((tmp_path / "test_metrics.json").read_text())
-    for key in (
-        "test_accuracy",
-        "test_balanced_accuracy",
-        "test_pod",
-        "test_far",
-        "test_csi",
-        "test_hss",
-        "test_average_precision",
-    ):
-        assert key in test, key
+    assert test["test_num_samples"] == 8
+    tn, fp, fn, tp = (test[f"test_cm_{t}_{p}"] for t, p in ((0, 0), (0, 1), (1, 0), (1, 1)))
+    assert tn + fp + fn + tp == 8
+    # every score is a finite number, except those undefined for these 8 clips: with no Medicane clip,
+    # POD and PR-AUC have no positives to measure (JSON null); a NaN anywhere else fails
+    always = ("test_accuracy", "test_balanced_accuracy", "test_far", "test_csi", "test_hss", "test_loss")
+    for key in always + ("test_pod", "test_average_precision"):
+        if key in always or tp + fn > 0:
+            assert is_finite_number(test.get(key)), (key, test.get(key))
+        else:
+            assert test[key] is None, (key, test[key])
+    assert test["test_accuracy"] == pytest.approx((tn + tp) / 8)
+    recalls = [tn / (tn + fp) if tn + fp else None, tp / (tp + fn) if tp + fn else None]
+    defined = [r for r in recalls if r is not None]
+    assert test["test_balanced_accuracy"] == pytest.approx(sum(defined) / len(defined))
+    if tp + fp:
+        assert test["test_far"] == pytest.approx(fp / (tp + fp))
     assert (tmp_path / "confusion_matrix_test.png").is_file()
 
 
@@ -127,8 +140,10 @@ def test_tracking_reports_km_and_px(specialization_run, dataset_dir, tmp_path):
         "test_median_px",
         "test_baseline_median_km",
     ):
-        assert key in test, key
+        assert is_finite_number(test.get(key)) and test[key] >= 0.0, (key, test.get(key))
     assert test["test_count"] == 8
+    # ordered statistics of one set of errors
+    assert test["test_median_km"] <= test["test_p90_km"] and test["test_mean_km"] <= test["test_rms_km"]
     assert (tmp_path / "tracking_errors_test.png").is_file()
     assert (tmp_path / "test_errors.csv").is_file()
 

@@ -1,0 +1,376 @@
+"""The stage registry: everything that differs between the three stages, declared once each.
+
+A stage (`TaskSpec`) is its name, the model class, the dataset kind it trains on
+(`medicane_hf.data.datasets.load_clip_datasets`), the label/target columns of the clip index, what the
+metrics see as predictions (the post-processing of the model outputs), its metrics, the one validation
+metric that picks the best checkpoint, its recipe defaults (DOMAIN.md section 5) and the files drawn at
+the end of a run. Data, training, evaluation and the converter read this table; none of them branches on
+a stage's name. A new stage is one entry here, plus its model head, dataset kind and metrics.
+
+The names are the ones of the output folders (``outputs/<name>...``) and of ``configs/<name>/``.
+``scripts/train_classification.py`` keeps the seed project's file name; it trains ``detection``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from transformers.trainer_utils import EvalPrediction
+
+from medicane_hf.data.dataset_arrays import tile_offsets
+
+if TYPE_CHECKING:
+    from medicane_hf.training.trainer import MedicaneTrainer
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+
+
+@dataclass
+class MetricContext:
+    """What metrics need beside predictions and labels: class names, the grid, a baseline."""
+
+    class_names: list[str] = field(default_factory=lambda: ["background", "medicane"])
+    grid: Any = None  # medicane_hf.data.geo.SeviriGrid
+    baseline_xy: np.ndarray | None = None  # tracking: the train split's mean centre, tile pixels
+
+
+@dataclass(frozen=True)
+class StageMetrics:
+    """What a stage's metric function computed: `scalars` for loggers, checkpoint choice and JSON files;
+    `details` (confusion matrix, per-clip errors) for the figures of the same evaluation."""
+
+    scalars: dict[str, float]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+MetricsFn = Callable[[EvalPrediction, Dataset, MetricContext], StageMetrics]
+
+
+def detection_metrics(prediction: EvalPrediction, dataset: Dataset, context: MetricContext) -> StageMetrics:
+    """Accuracy, balanced accuracy, POD, FAR, CSI, HSS, PR-AUC and the confusion matrix (as cm_i_j).
+
+    ``prediction.predictions``: logits ``[N, num_classes]``; ``label_ids``: ``[N]`` class ids.
+    """
+    from medicane_hf.evaluation import detection_metrics_from_logits, scalar_metrics
+
+    logits = np.asarray(prediction.predictions, dtype=np.float64)
+    labels = np.asarray(prediction.label_ids).astype(np.int64)
+    full = detection_metrics_from_logits(logits, labels, class_names=context.class_names)
+    return StageMetrics(scalar_metrics(full), full)
+
+
+def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: MetricContext) -> StageMetrics:
+    """Centre error mean, median, RMS, p90 in km and px; `baseline_*`: the constant train-mean guess.
+
+    ``prediction.predictions`` and ``label_ids``: ``[N, 2]`` (x, y) in tile pixels, in `dataset` order;
+    ``details["errors"]``: the per-clip error table.
+    """
+    from medicane_hf.evaluation import tracking_errors
+    from medicane_hf.evaluation import tracking_metrics as error_statistics
+
+    predicted = np.asarray(prediction.predictions, dtype=np.float64).reshape(-1, 2)
+    target = np.asarray(prediction.label_ids, dtype=np.float64).reshape(-1, 2)
+    offsets = tile_offsets(dataset)
+    if len(offsets) != len(target):
+        raise ValueError(f"{len(target)} predictions for {len(offsets)} clips: evaluation order was lost")
+    errors = tracking_errors(predicted, target, offsets, context.grid)
+    metrics = {k: float(v) for k, v in error_statistics(errors).items()}
+    if context.baseline_xy is not None:
+        constant = np.broadcast_to(context.baseline_xy, target.shape)
+        baseline = error_statistics(tracking_errors(constant, target, offsets, context.grid))
+        metrics.update(
+            {f"baseline_{k}": float(v) for k, v in baseline.items() if k.startswith(("mean", "median"))}
+        )
+    return StageMetrics(metrics, {**metrics, "errors": errors})
+
+
+def _logits(outputs: Any) -> torch.Tensor:
+    """The prediction post-processing of both heads: the model's ``logits`` (class scores or (x, y))."""
+    return outputs["logits"]
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+@dataclass(frozen=True)
+class FigureInputs:
+    """What a stage's end-of-run file may draw from."""
+
+    details: dict[str, Any]  # `StageMetrics.details` of the test evaluation
+    trainer: MedicaneTrainer
+    splits: dict[str, Dataset]
+    num_examples: int = 4
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One file written at the end of a run, when the test details hold `needs`."""
+
+    file_name: str
+    draw: Callable[[FigureInputs, Path], None]
+    needs: str | None = None
+
+
+def _confusion_matrix(inputs: FigureInputs, path: Path) -> None:
+    from medicane_hf.evaluation import plots
+
+    plots.plot_confusion_matrix(inputs.details["confusion_matrix"], inputs.details["class_names"], path)
+
+
+def _error_table(inputs: FigureInputs, path: Path) -> None:
+    inputs.details["errors"].to_csv(path, index=False)
+
+
+def _tracking_errors(inputs: FigureInputs, path: Path) -> None:
+    from medicane_hf.evaluation import plots
+
+    plots.plot_tracking_errors(inputs.details["errors"], path)
+
+
+@torch.no_grad()
+def _reconstructions(inputs: FigureInputs, path: Path) -> None:
+    """Originals, reconstructions and masks of the first validation clips (the decoder's own view)."""
+    from medicane_hf.evaluation.plots import plot_reconstructions
+
+    trainer, dataset = inputs.trainer, inputs.splits["validation"]
+    model = trainer.accelerator.unwrap_model(trainer.model).eval()
+    count = min(inputs.num_examples, len(dataset))
+    pixel_values = torch.stack([dataset[i]["pixel_values"] for i in range(count)]).to(trainer.args.device)
+    generator = torch.Generator(device=pixel_values.device).manual_seed(trainer.args.seed)
+    outputs = model(pixel_values, generator=generator)
+    original = model.masked_video(pixel_values, torch.zeros_like(outputs.bool_masked_pos)).clamp(0, 1)
+    reconstruction = model.reconstruct_video(pixel_values, outputs)
+    hidden = model.masked_video(pixel_values, outputs.bool_masked_pos, fill=-1.0)
+    mask_video = (hidden < 0).all(dim=2)
+    plot_reconstructions(original.cpu(), reconstruction.cpu(), mask_video.cpu(), path)
+
+
+# ---------------------------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One training stage."""
+
+    name: str
+    script: str
+    model_class_name: str
+    dataset_kind: str  # a kind of medicane_hf.data.datasets.DATASET_KINDS
+    label_columns: tuple[str, ...]  # clip-index columns the targets come from (none: self-supervised)
+    metric_for_best_model: str
+    greater_is_better: bool
+    predictions_fn: Callable[[Any], torch.Tensor] | None
+    metrics_fn: MetricsFn | None
+    recipe: dict[str, Any]  # argument defaults: the DOMAIN.md recipe
+    quick_run: dict[str, Any]  # what the no-argument run changes (short schedule, frequent evaluation)
+    # where a backbone size departs from the recipe (its configs/<stage>/<preset>.yaml says the same;
+    # tests/test_tasks.py checks every config file against recipe + these)
+    preset_recipe: dict[str, dict[str, Any]] = field(default_factory=dict)
+    figures: tuple[Figure, ...] = ()
+    summary_metrics: tuple[str, ...] = ()  # test metrics a person looks at first (the demo's summary)
+    starts_from: str | None = None  # the no-argument run loads this stage's default best model if present
+    class_weights: bool = False  # `--class_weights` applies (a classification loss)
+    train_mean_baseline: bool = False  # metrics compare with the constant train-mean guess
+    description: str = ""
+
+    def recipe_for(self, preset: str) -> dict[str, Any]:
+        """The recipe of one backbone size, with the best-model choice: what a config file must agree with."""
+        return {
+            **self.recipe,
+            **self.preset_recipe.get(preset, {}),
+            "metric_for_best_model": self.metric_for_best_model,
+            "greater_is_better": self.greater_is_better,
+        }
+
+    def model_class(self) -> type:
+        """The model class (imported on first use: the model module pulls in transformers' models)."""
+        import medicane_hf.modeling_medicane as modeling
+
+        return getattr(modeling, self.model_class_name)
+
+    def output_dir(self) -> Path:
+        """`outputs/<stage>`, relative to the working directory: where a run with arguments writes."""
+        return Path("outputs") / self.name
+
+    def default_output_dir(self, preset: str = "tiny") -> Path:
+        """`outputs/<stage>-<preset>-default`: where the no-argument run writes."""
+        return Path("outputs") / f"{self.name}-{preset}-default"
+
+
+# Shared by every stage; each stage's recipe overrides.
+_COMMON: dict[str, Any] = {
+    "adam_beta1": 0.9,
+    "adam_beta2": 0.95,
+    "lr_scheduler_type": "cosine",
+    "report_to": ["tensorboard"],
+    "eval_strategy": "epoch",
+    "save_strategy": "epoch",
+    "logging_strategy": "steps",
+    "logging_steps": 10,
+    "save_total_limit": 2,
+    "max_grad_norm": 1.0,
+    "dataloader_num_workers": 2,
+    "seed": 42,
+}
+
+# The embedded default: tiny model, the demo basin, a schedule that fits in ~2 minutes on 2 CPU cores.
+_QUICK: dict[str, Any] = {
+    "preset": "tiny",
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 16,
+    "eval_strategy": "steps",
+    "save_strategy": "steps",
+    "logging_steps": 5,
+    "warmup_epochs": None,
+    "warmup_steps": 10,
+    "dataloader_num_workers": 0,
+    "dataloader_pin_memory": False,
+}
+
+TASKS: dict[str, TaskSpec] = {
+    "specialization": TaskSpec(
+        name="specialization",
+        script="train_specialization.py",
+        model_class_name="MedicaneVideoMAEForPreTraining",
+        dataset_kind="pretraining",
+        label_columns=(),
+        metric_for_best_model="loss",
+        greater_is_better=False,
+        predictions_fn=None,
+        metrics_fn=None,
+        recipe={
+            **_COMMON,
+            "num_train_epochs": 150,
+            "learning_rate": 1e-3,
+            "scale_lr": True,
+            "weight_decay": 0.05,
+            "warmup_epochs": 10,
+            "mask_ratio": 0.9,
+            "decoder_mask_ratio": 0.5,
+            "drop_path_rate": 0.0,
+        },
+        quick_run={
+            **_QUICK,
+            "max_steps": 80,
+            "eval_steps": 40,
+            "save_steps": 40,
+            "learning_rate": 1.5e-3,
+            "scale_lr": False,
+            "max_eval_samples": 96,
+        },
+        figures=(Figure("reconstructions.png", _reconstructions),),
+        summary_metrics=("test_loss",),
+        description="MAE specialization of a VideoMAE v2 encoder on unlabelled clips (dual masking).",
+    ),
+    "detection": TaskSpec(
+        name="detection",
+        script="train_classification.py",
+        model_class_name="MedicaneVideoMAEForDetection",
+        dataset_kind="detection",
+        label_columns=("label",),
+        metric_for_best_model="balanced_accuracy",
+        greater_is_better=True,
+        predictions_fn=_logits,
+        metrics_fn=detection_metrics,
+        recipe={
+            **_COMMON,
+            "num_train_epochs": 30,
+            "learning_rate": 5e-4,
+            "scale_lr": True,
+            "weight_decay": 0.05,
+            "warmup_epochs": 5,
+            "label_smoothing_factor": 0.1,
+            "layer_decay": 0.75,
+            "drop_path_rate": 0.1,
+            "class_weights": "balanced",
+            # a Medicane fills a few patches of a tile: mean pooling dilutes it, attention pooling
+            # does not (held-out synthetic storms, benchmarks/RESULTS.md section "learning")
+            "detection_pooling": "attention",
+        },
+        quick_run={
+            **_QUICK,
+            "max_steps": 80,
+            "eval_steps": 40,
+            "save_steps": 40,
+            "learning_rate": 5e-4,
+            "scale_lr": False,
+        },
+        preset_recipe={
+            "tiny": {"learning_rate": 1e-3},
+            # the old system's rate; it started from a Kinetics-710 fine-tuned giant (docs/training.md)
+            "giant": {"learning_rate": 1e-6},
+        },
+        figures=(Figure("confusion_matrix_test.png", _confusion_matrix, needs="confusion_matrix"),),
+        summary_metrics=("test_balanced_accuracy", "test_pod", "test_far", "test_average_precision"),
+        starts_from="specialization",
+        class_weights=True,
+        description="Clip classification: is a Medicane in this tile at this hour?",
+    ),
+    "tracking": TaskSpec(
+        name="tracking",
+        script="train_tracking.py",
+        model_class_name="MedicaneVideoMAEForTracking",
+        dataset_kind="tracking",
+        label_columns=("target_x", "target_y"),
+        metric_for_best_model="median_km",
+        greater_is_better=False,
+        predictions_fn=_logits,
+        metrics_fn=tracking_metrics,
+        recipe={
+            **_COMMON,
+            "num_train_epochs": 300,
+            "learning_rate": 1e-4,
+            "scale_lr": False,
+            "lr_scheduler_type": "constant_with_warmup",
+            "weight_decay": 0.05,
+            "warmup_epochs": 5,
+            "drop_path_rate": 0.1,
+            # mean pooling averages location away: on held-out synthetic storms it stayed at the constant
+            # guess, the soft arg-max did not (benchmarks/RESULTS.md, section "learning")
+            "tracking_head": "token_argmax",
+        },
+        quick_run={**_QUICK, "max_steps": 80, "eval_steps": 40, "save_steps": 40, "learning_rate": 5e-4},
+        figures=(
+            Figure("test_errors.csv", _error_table, needs="errors"),
+            Figure("tracking_errors_test.png", _tracking_errors, needs="errors"),
+        ),
+        summary_metrics=("test_median_km", "test_mean_km", "test_p90_km"),
+        starts_from="specialization",
+        train_mean_baseline=True,
+        description="Storm-centre regression: (x, y) of the Medicane at the clip's last frame, tile pixels.",
+    ),
+}
+
+
+# What a config file may set for its machine and backbone size beside the recipe: paths, batch sizes,
+# precision, memory, workers and log frequency. Every other key of a config file is recipe.
+RUN_SETTINGS = frozenset(
+    {
+        "preset",
+        "model_name_or_path",
+        "output_dir",
+        "per_device_train_batch_size",
+        "per_device_eval_batch_size",
+        "dataloader_num_workers",
+        "logging_steps",
+        "bf16",
+        "activation_checkpointing",
+        "train_max_shift",
+        "train_rot90",
+    }
+)
+
+
+def get_task(name: str) -> TaskSpec:
+    """The stage called `name`; a ValueError naming the stages otherwise."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown stage {name!r}; the stages are {tuple(TASKS)}") from None
