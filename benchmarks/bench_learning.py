@@ -36,7 +36,7 @@ def sweep_one_thread_count(work_dir: Path, threads: int, seeds: list[int]) -> di
     `threads` torch threads."""
     import torch
 
-    from medicane_hf.data.default import ensure_default_dataset
+    from medicane_hf.data.synthetic.default import ensure_default_dataset
     from medicane_hf.training.learning_check import LearningBudget, run_stage, untrained_figures
 
     torch.set_num_threads(threads)

@@ -43,11 +43,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
+from medicane_hf.data.dataset_arrays import dataset_labels, dataset_targets
 from medicane_hf.data.datasets import load_clip_datasets
 from medicane_hf.evaluation.detection import balanced_accuracy_threshold, detection_metrics
 from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, MedicaneVideoMAEForTracking
+from medicane_hf.tasks import TASKS
 from medicane_hf.training.run import run
-from medicane_hf.training.tasks import dataset_labels, dataset_targets
 
 HELD_OUT_SPLITS = ("validation", "test")
 
@@ -188,14 +189,13 @@ def tracking_figures(model: MedicaneVideoMAEForTracking, dataset_dir: Path) -> d
     return figures
 
 
-MODEL_CLASSES = {"detection": MedicaneVideoMAEForDetection, "tracking": MedicaneVideoMAEForTracking}
 FIGURES = {"detection": detection_figures, "tracking": tracking_figures}
 
 
 def untrained_figures(stage: str, trained_dir: Path, dataset_dir: Path, seed: int = 0) -> dict[str, float]:
     """The figures of `stage` for a freshly initialised model with the config of a trained one (``best/``)."""
     torch.manual_seed(seed)
-    model = MODEL_CLASSES[stage](MedicaneVideoMAEConfig.from_pretrained(trained_dir))
+    model = TASKS[stage].model_class()(MedicaneVideoMAEConfig.from_pretrained(trained_dir))
     return FIGURES[stage](model, Path(dataset_dir))
 
 
@@ -222,7 +222,7 @@ def run_stage(
         first, last = evals[0]["eval_loss"], evals[-1]["eval_loss"]
         figures.update(val_loss_start=first, val_loss_end=last, fall=1 - last / first)
         return figures
-    model = MODEL_CLASSES[stage].from_pretrained(output_dir / "best")
+    model = TASKS[stage].model_class().from_pretrained(output_dir / "best")
     return figures | FIGURES[stage](model, Path(dataset_dir))
 
 
