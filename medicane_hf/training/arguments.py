@@ -53,18 +53,29 @@ class ModelArguments:
             "help": "Stochastic depth rate of the encoder (0.1 in the fine-tuning recipe). Empty: the model's."
         },
     )
+    patch_embedding: str | None = field(
+        default=None,
+        metadata={
+            "help": "New models only: `conv` (a 3x3 convolution stem inside each patch; the specialization recipe) "
+            "or `linear` (VideoMAE's one linear map per patch, what converted checkpoints hold). A model loaded "
+            "from --model_name_or_path keeps its own, and the run says so when this asks for another. Empty: "
+            "`linear`."
+        },
+    )
     tracking_head: str | None = field(
         default=None,
         metadata={
-            "help": "Tracking head: `token_argmax` (soft arg-max over the last frame's tokens; the tracking recipe) "
-            "or `pooled` (mean pooling + Linear(2), the old system's). Empty: the model's."
+            "help": "Tracking head: `heatmap` (full-resolution heat map and its soft arg-max; the tracking "
+            "recipe), `token_argmax` (soft arg-max over the last frame's tokens) or `pooled` (mean pooling + "
+            "Linear(2), the old system's). Empty: the model's."
         },
     )
     detection_pooling: str | None = field(
         default=None,
         metadata={
-            "help": "Detection head pooling: `attention` (learned per-token weights; the tiny recipe), `mean` "
-            "(VideoMAE v2's) or `max`. Empty: the model's."
+            "help": "Detection head pooling: `heatmap` (pixels of the last frames weighted by a per-pixel score, "
+            "trained with the storm centre; the detection recipe), `attention` (learned per-token weights), "
+            "`mean` (VideoMAE v2's) or `max`. Empty: the model's."
         },
     )
     mask_ratio: float | None = field(

@@ -29,6 +29,8 @@ from medicane_hf.training.arguments import ModelArguments, config_overrides
 logger = logging.getLogger(__name__)
 
 SHAPE_KEYS = ("num_frames", "image_size", "num_channels")
+ARCHITECTURE_KEYS = ("patch_embedding", "stem_width")
+"""Config keys a checkpoint's weights decide: a loaded model keeps its own (a recipe's value is for new models)."""
 CONTRACT_KEYS = ("image_mean", "image_std", "grid", "tiles", "frame_interval_minutes")
 
 
@@ -107,6 +109,7 @@ def recipe_settings(
     """Config fields set by the recipe (only those given), then `--config_overrides`."""
     settings: dict[str, Any] = {"label_smoothing": float(label_smoothing), "class_weights": class_weights}
     for arg, key in (
+        ("patch_embedding", "patch_embedding"),
         ("drop_path_rate", "drop_path_rate"),
         ("tracking_head", "tracking_head"),
         ("detection_pooling", "detection_pooling"),
@@ -171,6 +174,14 @@ def build_model(
 
     config = MedicaneVideoMAEConfig.from_pretrained(source)
     check_contract(config, contract, source)
+    for key in ARCHITECTURE_KEYS:
+        # the checkpoint's weights fix its patch embedding: another would leave the encoder's input unloaded
+        wanted = settings.pop(key, None)
+        if wanted is not None and wanted != getattr(config, key):
+            logger.warning(
+                "%s has %s=%s; kept it (the requested %s applies to new models only)",
+                source, key, getattr(config, key), wanted,
+            )  # fmt: skip
     for key, value in settings.items():
         setattr(config, key, value)
     config.num_labels = len(config.id2label)

@@ -100,12 +100,12 @@ def test_detection_starts_from_the_specialized_encoder(specialization_run, datas
     flags = quick_flags(dataset_dir, tmp_path) + ["--model_name_or_path", str(specialization_run / "best")]
     assert main("detection", flags + ["--class_weights", "1,3"]) == 0
     report = json.loads((tmp_path / "loading_report.json").read_text())
-    # the recipe's attention pooling adds its token scorer to the new head
-    assert {k.split(".")[0] for k in report["newly_initialised"]} == {"classifier", "fc_norm", "pool_score"}
+    # the recipe's heat-map pooling adds its pixel head to the new head
+    assert {k.split(".")[0] for k in report["newly_initialised"]} == {"classifier", "fc_norm", "heatmap_head"}
     assert any(k.startswith("decoder.") for k in report["unused"])
     model = MedicaneVideoMAEForDetection.from_pretrained(tmp_path / "best")
     assert model.config.class_weights == [1.0, 3.0] and model.config.label_smoothing == pytest.approx(0.1)
-    assert model.config.detection_pooling == "attention"
+    assert model.config.detection_pooling == "heatmap"
     test = json.loads((tmp_path / "test_metrics.json").read_text())
     assert test["test_num_samples"] == 8
     tn, fp, fn, tp = (test[f"test_cm_{t}_{p}"] for t, p in ((0, 0), (0, 1), (1, 0), (1, 1)))

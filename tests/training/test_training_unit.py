@@ -230,6 +230,19 @@ def test_detection_loads_the_specialized_encoder_and_reports_the_rest(tmp_path):
     assert model.config.image_std == pytest.approx([0.2, 0.25, 0.3])
 
 
+def test_a_loaded_model_keeps_its_patch_embedding_and_says_so(tmp_path, caplog):
+    # the specialization recipe asks for a conv stem; a converted VideoMAE v2 checkpoint holds a linear one
+    MedicaneVideoMAEForPreTraining(MedicaneVideoMAEConfig.from_preset("tiny")).save_pretrained(tmp_path)
+    args = ModelArguments(model_name_or_path=str(tmp_path), patch_embedding="conv")
+    with caplog.at_level("WARNING", logger="medicane_hf.training.models"):
+        model, report = build_model(TASKS["specialization"], args, tiny_contract())
+    assert model.config.patch_embedding == "linear"
+    assert "patch_embedding=linear; kept it (the requested conv applies to new models only)" in caplog.text
+    assert not report.newly_initialised  # every encoder weight came from the checkpoint
+    new_model, _ = build_model(TASKS["specialization"], ModelArguments(patch_embedding="conv"), tiny_contract())
+    assert new_model.config.patch_embedding == "conv"
+
+
 def test_encoder_that_did_not_load_is_an_error(tmp_path):
     # The old system's bug: keys under another prefix load nothing and strict=False hides it.
     model = MedicaneVideoMAEForDetection(MedicaneVideoMAEConfig.from_preset("tiny"))
