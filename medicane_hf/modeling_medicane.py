@@ -882,12 +882,15 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
         )
 
 
-def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of a heat map's pixel softmax against the pixel holding the centre (float32 scalar).
+def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool = False) -> torch.Tensor:
+    """Cross-entropy of a heat map's pixel softmax against the centre (float32 scalar).
 
     Args:
         heat_logits: ``[B, H, W]`` per-pixel logits.
         centre: ``[B, 2]`` (x, y) in tile pixels; rows with NaN (no storm) and centres off the tile do not count.
+        subpixel: the target is the centre's four neighbouring pixels with bilinear weights, whose expected
+            position is the centre itself, so the loss agrees with a soft arg-max (tracking); else the one
+            pixel holding the centre (detection: where, not exactly where).
 
     Returns:
         The mean over counted rows, 0 when none counts (the term then adds nothing to the loss).
@@ -898,8 +901,21 @@ def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor) -> torch.Tensor
     counted &= (pixel[:, 0] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < height)
     if not counted.any():
         return heat_logits.float().sum() * 0.0  # keeps the graph (DDP needs every parameter used)
-    index = (pixel[counted, 1] * width + pixel[counted, 0]).long()
-    return F.cross_entropy(heat_logits.float().reshape(batch, -1)[counted], index)
+    logits = heat_logits.float().reshape(batch, -1)[counted]
+    if not subpixel:
+        return F.cross_entropy(logits, (pixel[counted, 1] * width + pixel[counted, 0]).long())
+    xy = centre[counted].float()
+    x = xy[:, 0].clamp(0, width - 1)
+    y = xy[:, 1].clamp(0, height - 1)
+    x0 = x.floor().clamp(max=width - 2) if width > 1 else x.floor()
+    y0 = y.floor().clamp(max=height - 2) if height > 1 else y.floor()
+    fx, fy = x - x0, y - y0
+    target = torch.zeros_like(logits)
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        index = ((y0 + dy).clamp(max=height - 1) * width + (x0 + dx).clamp(max=width - 1)).long()
+        target.index_put_((rows, index), weight, accumulate=True)
+    return -(target * logits.log_softmax(dim=-1)).sum(dim=-1).mean()
 
 
 def soft_argmax_2d(logits: torch.Tensor) -> torch.Tensor:
@@ -1030,16 +1046,26 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
         centre, scale = self._target_affine(normalized)
         return normalized.float() * scale + centre
 
-    def compute_loss(self, normalized_prediction: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """MSE or Huber (``config.tracking_loss``) between the prediction and ``labels`` (pixels ``[B, 2]``)."""
+    def compute_loss(
+        self, normalized_prediction: torch.Tensor, labels: torch.Tensor, heat_logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """MSE or Huber (``config.tracking_loss``) between the prediction and ``labels`` (pixels ``[B, 2]``), plus
+        ``tracking_centre_loss_weight`` x the sub-pixel `centre_loss` of the heat map when ``heat_logits``
+        ``[B, H, W]`` are given (the ``"heatmap"`` head)."""
         if labels.shape[-1] != 2:
             raise ValueError(
                 f"tracking labels must be (x, y) tile pixels of shape [batch, 2], got {list(labels.shape)}"
             )
         target = self.normalize_targets(labels)
+        if heat_logits is not None and self.config.tracking_centre_loss_weight > 0:
+            extra = self.config.tracking_centre_loss_weight * centre_loss(heat_logits, labels.float(), subpixel=True)
+        else:
+            extra = 0.0
         if self.config.tracking_loss == "huber":
-            return F.huber_loss(normalized_prediction.float(), target, delta=self.config.tracking_huber_delta)
-        return F.mse_loss(normalized_prediction.float(), target)
+            return extra + F.huber_loss(
+                normalized_prediction.float(), target, delta=self.config.tracking_huber_delta
+            )
+        return extra + F.mse_loss(normalized_prediction.float(), target)
 
     @can_return_tuple
     def forward(
@@ -1064,12 +1090,13 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
             self._require_every_token(outputs.last_hidden_state)
             _, grid_h, grid_w = self.config.token_grid
             last = self.fc_norm(outputs.last_hidden_state[:, -grid_h * grid_w :])
-            normalized = self.normalize_targets(soft_argmax_2d(self.heatmap_head(last, pixel_values)[1]))
+            heat_logits = self.heatmap_head(last, pixel_values)[1]
+            normalized = self.normalize_targets(soft_argmax_2d(heat_logits))
         elif self.heatmap is None:
-            normalized = self.regressor(embeddings)
+            heat_logits, normalized = None, self.regressor(embeddings)
         else:
-            normalized = self._token_argmax(outputs.last_hidden_state)
-        loss = None if labels is None else self.compute_loss(normalized, labels.to(normalized.device))
+            heat_logits, normalized = None, self._token_argmax(outputs.last_hidden_state)
+        loss = None if labels is None else self.compute_loss(normalized, labels.to(normalized.device), heat_logits)
         return MedicaneVideoMAETrackingOutput(
             loss=loss,
             logits=self.denormalize_targets(normalized),

@@ -22,9 +22,9 @@ as the test storms:
   test-only comparison with the train-mean guess.
 
 The recipe (``STAGE_FLAGS``): a convolutional patch stem (``patch_embedding=conv``) and the
-full-resolution heat-map heads (``tracking_head=heatmap``, ``detection_pooling=heatmap``): a 16-px
-linear patch embedding cannot find a 2-3 px eye in textured cloud, and stayed at 200 km against a
-333 km constant guess (benchmarks/RESULTS.md). Besides, ``train_loss_fall`` of every stage: the
+full-resolution heat-map heads (``tracking_head=heatmap``, ``detection_pooling=heatmap``), each heat
+map also trained with a centre loss: a 16-px linear patch embedding cannot find a 2-3 px eye in
+textured cloud, and stayed at 200 km against a 333 km constant guess (benchmarks/RESULTS.md). Besides, ``train_loss_fall`` of every stage: the
 mean train loss of the last three log records against the first three.
 
 ``untrained_figures`` evaluates a freshly initialised model of the same config with the same

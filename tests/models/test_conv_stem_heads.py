@@ -100,3 +100,20 @@ def test_heatmap_heads_refuse_masked_tokens_and_share_keys_between_tracker_and_d
     output = detector(_clip(), labels=torch.tensor([0, 1]))
     assert output.logits.shape == (2, 2) and output.embeddings.shape == (2, detector.config.heatmap_channels)
     assert torch.isfinite(output.loss)
+
+
+def test_subpixel_centre_loss_is_smallest_where_the_soft_argmax_is_the_centre() -> None:
+    from medicane_hf.modeling_medicane import centre_loss
+
+    centre = torch.tensor([[10.3, 20.7], [float("nan"), float("nan")]])  # the second row has no storm
+    logits = torch.zeros(2, 64, 64, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=0.5)
+    for _ in range(300):
+        optimizer.zero_grad()
+        centre_loss(logits, centre, subpixel=True).backward()
+        optimizer.step()
+    # the bilinear target's expectation is the centre itself (500 steps of this optimiser: 10.304, 20.702)
+    torch.testing.assert_close(soft_argmax_2d(logits[:1]), centre[:1], atol=0.05, rtol=0)
+    assert logits.grad[1].abs().sum() == 0  # a row without a centre does not count
+    # the one-pixel (detection) target puts every weight on the rounded pixel instead
+    assert centre_loss(torch.zeros(1, 64, 64), centre[:1]).item() == pytest.approx(float(torch.log(torch.tensor(4096.0))))
