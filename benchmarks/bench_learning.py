@@ -71,6 +71,12 @@ def sweep_one_thread_count(work_dir: Path, threads: int, seeds: list[int]) -> di
     return results
 
 
+def run_minutes(all_results: list[dict]) -> float:
+    """Minutes the detection and tracking runs took, added up (a resumed sweep's own wall time says less)."""
+    runs = [r for res in all_results for stage in ("detection", "tracking") for r in res[f"{stage}_runs"]]
+    return sum(r["seconds"] for r in runs) / 60
+
+
 def _row(cells: list) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -80,7 +86,9 @@ def markdown(all_results: list[dict], seconds: float, command: str) -> str:
     lines = [
         "## Learning check: spread over seeds and torch threads (tiny preset, embedded basin, CPU)",
         "",
-        f"Command: `{command}` ({seconds / 60:.1f} min wall). The slow test's pipeline: specialization from "
+        f"Command: `{command}` (detection and tracking runs {run_minutes(all_results):.0f} min of training and "
+        f"evaluation in all; this call {seconds / 60:.1f} min, finished runs in `--work_dir` are kept). "
+        "The slow test's pipeline: specialization from "
         f"scratch ({SPECIALIZATION_STEPS} steps, seed 0), detection from its best model and tracking from "
         f"scratch ({STAGE_STEPS} steps, batch 8) per seed, with 1 and 2 torch threads (another thread count rounds "
         "floats differently, as another CPU does). Recipe: conv patch stem, full-resolution heat-map heads, "
