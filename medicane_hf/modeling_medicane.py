@@ -893,7 +893,10 @@ def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool 
             pixel holding the centre (detection: where, not exactly where).
 
     Returns:
-        The mean over counted rows, 0 when none counts (the term then adds nothing to the loss).
+        The mean over counted rows, 0 when none counts (the term then adds nothing to the loss). Under DDP the
+        mean is over each process's own rows (as detection frameworks normalise by the positives per device), so
+        for detection, whose rows with a centre vary per batch, 1 and N processes weigh the term slightly
+        differently; tracking rows all carry a centre.
     """
     batch, height, width = heat_logits.shape
     pixel = centre.round()
