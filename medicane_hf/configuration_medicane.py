@@ -168,6 +168,16 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         px (benchmarks/RESULTS.md). 0 turns it off.
     heatmap_frames (`int`, defaults to 2):
         How many of the clip's last frames the `"heatmap"` head reads at full resolution (2 show the motion).
+    detection_temperature (`float`, defaults to 1.0):
+        Calibration of the detection probabilities: ``softmax(logits / detection_temperature)``. Set at the end of
+        a training run to the temperature that minimises the validation negative log-likelihood.
+    detection_threshold (`float` or `None`, defaults to `None`):
+        The calibrated Medicane probability at or above which a clip is called a Medicane, chosen at the end of a
+        training run to maximise validation balanced accuracy; `None`: the arg-max class.
+    tracking_spread_scale (`float`, defaults to 1.0):
+        Factor from the heat map's spread (the standard deviation of the soft arg-max weights, px) to the
+        returned `centre_spread`: the isotropic Gaussian sigma of the centre, fitted on validation at the end of
+        a training run (maximum likelihood).
     drop_path_rate (`float`, defaults to 0.0):
         Stochastic depth of the encoder, rising linearly from 0 at the first layer to this value at the last
         (VideoMAE v2 fine-tuning uses 0.1; keep 0 for pre-training).
@@ -197,6 +207,9 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     heatmap_frames: int = 2
     detection_centre_loss_weight: float = 1.0
     tracking_centre_loss_weight: float = 0.1
+    detection_temperature: float = 1.0
+    detection_threshold: float | None = None
+    tracking_spread_scale: float = 1.0
 
     def __post_init__(self, **kwargs: Any) -> None:
         num_labels = kwargs.pop("num_labels", None)
@@ -366,6 +379,13 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
                     )
         if not 1 <= self.heatmap_frames <= self.num_frames:
             raise ValueError(f"heatmap_frames={self.heatmap_frames} must be in 1..num_frames ({self.num_frames})")
+        if not self.detection_temperature > 0 or not self.tracking_spread_scale > 0:
+            raise ValueError(
+                f"detection_temperature={self.detection_temperature} and tracking_spread_scale="
+                f"{self.tracking_spread_scale} must be > 0"
+            )
+        if self.detection_threshold is not None and not 0.0 <= self.detection_threshold <= 1.0:
+            raise ValueError(f"detection_threshold={self.detection_threshold} must be a probability in [0, 1] or None")
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate={self.drop_path_rate} must be in [0, 1)")
         for key in ("image_mean", "image_std"):

@@ -119,6 +119,10 @@ class MedicaneVideoMAETrackingOutput(ModelOutput):
     logits: ``[B, 2]`` predicted centre (x, y) in tile pixels (x = column from the west edge, y = row from the
         top edge; a pixel centre is at an integer value).
     normalized_logits: ``[B, 2]`` the same in normalised target space (0 = tile centre, +-1 about the edges).
+    centre_spread: ``[B]`` the centre's uncertainty with the heat-map head: the sigma (tile pixels) of an isotropic
+        2-D Gaussian, ``config.tracking_spread_scale`` x the spread of the soft arg-max weights (the scale is
+        fitted on validation at the end of training; `medicane_hf.evaluation.calibration.radius_for_share` turns
+        it into a 50 % or 90 % radius). None with the other heads.
     embeddings: ``[B, hidden_size]`` mean-pooled tokens after ``fc_norm``.
     hidden_states, attentions: the encoder's, when asked for.
     """
@@ -126,6 +130,7 @@ class MedicaneVideoMAETrackingOutput(ModelOutput):
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     normalized_logits: torch.Tensor | None = None
+    centre_spread: torch.Tensor | None = None
     embeddings: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
@@ -881,6 +886,10 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
             attentions=outputs.attentions,
         )
 
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Calibrated class probabilities ``softmax(logits / config.detection_temperature)``: ``[B, C]`` -> ``[B, C]``."""
+        return (logits.float() / self.config.detection_temperature).softmax(dim=-1)
+
 
 def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool = False) -> torch.Tensor:
     """Cross-entropy of a heat map's pixel softmax against the centre (float32 scalar).
@@ -919,6 +928,22 @@ def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool 
         index = ((y0 + dy).clamp(max=height - 1) * width + (x0 + dx).clamp(max=width - 1)).long()
         target.index_put_((rows, index), weight, accumulate=True)
     return -(target * logits.log_softmax(dim=-1)).sum(dim=-1).mean()
+
+
+def heat_map_spread(logits: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+    """Isotropic spread of the softmax of a map about ``centre``: ``sqrt((var_x + var_y) / 2)``, float32 ``[B]`` px.
+
+    Args:
+        logits: ``[B, H, W]`` pixel scores (the soft arg-max's).
+        centre: ``[B, 2]`` (x, y) the weights' mean (``soft_argmax_2d`` of the same logits).
+    """
+    batch, height, width = logits.shape
+    weights = logits.float().reshape(batch, -1).softmax(dim=-1).reshape(batch, height, width)
+    xs = torch.arange(width, dtype=torch.float32, device=logits.device)
+    ys = torch.arange(height, dtype=torch.float32, device=logits.device)
+    var_x = (weights.sum(dim=1) * (xs[None] - centre[:, :1]) ** 2).sum(-1)
+    var_y = (weights.sum(dim=2) * (ys[None] - centre[:, 1:]) ** 2).sum(-1)
+    return torch.sqrt(0.5 * (var_x + var_y)).clamp_min(1e-6)
 
 
 def soft_argmax_2d(logits: torch.Tensor) -> torch.Tensor:
@@ -1094,16 +1119,19 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
             _, grid_h, grid_w = self.config.token_grid
             last = self.fc_norm(outputs.last_hidden_state[:, -grid_h * grid_w :])
             heat_logits = self.heatmap_head(last, pixel_values)[1]
-            normalized = self.normalize_targets(soft_argmax_2d(heat_logits))
+            centre = soft_argmax_2d(heat_logits)
+            normalized = self.normalize_targets(centre)
+            spread = self.config.tracking_spread_scale * heat_map_spread(heat_logits, centre.detach())
         elif self.heatmap is None:
-            heat_logits, normalized = None, self.regressor(embeddings)
+            heat_logits, normalized, spread = None, self.regressor(embeddings), None
         else:
-            heat_logits, normalized = None, self._token_argmax(outputs.last_hidden_state)
+            heat_logits, normalized, spread = None, self._token_argmax(outputs.last_hidden_state), None
         loss = None if labels is None else self.compute_loss(normalized, labels.to(normalized.device), heat_logits)
         return MedicaneVideoMAETrackingOutput(
             loss=loss,
             logits=self.denormalize_targets(normalized),
             normalized_logits=normalized,
+            centre_spread=spread,
             embeddings=embeddings,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
@@ -1124,6 +1152,7 @@ __all__ = [
     "MedicaneVideoMAEPreTrainingOutput",
     "MedicaneVideoMAETrackingOutput",
     "centre_loss",
+    "heat_map_spread",
     "denormalize_patches",
     "interpolate_position_table",
     "normalize_patches",

@@ -39,6 +39,10 @@ class MetricContext:
     class_names: list[str] = field(default_factory=lambda: ["background", "medicane"])
     grid: Any = None  # medicane_hf.data.geo.SeviriGrid
     baseline_xy: np.ndarray | None = None  # tracking: the train split's mean centre, tile pixels
+    # detection: the model's calibration (config.detection_temperature / detection_threshold); the defaults
+    # (1, arg-max) until a run has chosen them on validation
+    detection_temperature: float = 1.0
+    detection_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -54,34 +58,68 @@ MetricsFn = Callable[[EvalPrediction, Dataset, MetricContext], StageMetrics]
 
 
 def detection_metrics(prediction: EvalPrediction, dataset: Dataset, context: MetricContext) -> StageMetrics:
-    """Accuracy, balanced accuracy, POD, FAR, CSI, HSS, PR-AUC and the confusion matrix (as cm_i_j).
+    """Accuracy, balanced accuracy, POD, FAR, CSI, HSS, PR-AUC, ECE and the confusion matrix (as cm_i_j).
 
-    ``prediction.predictions``: logits ``[N, num_classes]``; ``label_ids``: ``[N]`` class ids.
+    ``prediction.predictions``: logits ``[N, num_classes]``; ``label_ids``: ``[N]`` class ids. Classes at the
+    context's calibration (arg-max until a run has chosen a threshold on validation).
     """
     from medicane_hf.evaluation import detection_metrics_from_logits, scalar_metrics
 
     logits = np.asarray(prediction.predictions, dtype=np.float64)
     labels = np.asarray(prediction.label_ids).astype(np.int64)
-    full = detection_metrics_from_logits(logits, labels, class_names=context.class_names)
+    full = detection_metrics_from_logits(
+        logits, labels, class_names=context.class_names,
+        temperature=context.detection_temperature, threshold=context.detection_threshold,
+    )  # fmt: skip
     return StageMetrics(scalar_metrics(full), full)
 
 
-def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: MetricContext) -> StageMetrics:
-    """Centre error mean, median, RMS, p90 in km and px; `baseline_*`: the constant train-mean guess.
+def calibrate_detection(prediction: EvalPrediction, context: MetricContext, config: Any) -> dict[str, Any]:
+    """Config updates from validation predictions: the NLL-optimal temperature, then the threshold on the calibrated
+    Medicane probability that maximises balanced accuracy (`medicane_hf.evaluation.calibration`). ``{}`` when the
+    split lacks a class (nothing can be chosen; the run says so)."""
+    from medicane_hf.evaluation import balanced_accuracy_threshold, fit_temperature, softmax
 
-    ``prediction.predictions`` and ``label_ids``: ``[N, 2]`` (x, y) in tile pixels, in `dataset` order;
-    ``details["errors"]``: the per-clip error table.
+    logits = np.asarray(prediction.predictions, dtype=np.float64)
+    labels = np.asarray(prediction.label_ids).astype(np.int64)
+    positive = context.class_names.index("medicane") if "medicane" in context.class_names else 1
+    is_medicane = labels == positive
+    if is_medicane.all() or not is_medicane.any():
+        return {}
+    temperature = fit_temperature(logits, labels)
+    probability = softmax(logits / temperature, axis=1)[:, positive]
+    return {
+        "detection_temperature": temperature,
+        "detection_threshold": balanced_accuracy_threshold(is_medicane, probability),
+    }
+
+
+def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: MetricContext) -> StageMetrics:
+    """Centre error mean, median, RMS, p90 in km and px; `baseline_*`: the constant train-mean guess; with a
+    spread, ``coverage_50`` / ``coverage_90`` (share of true centres inside the predicted 50 % / 90 % radius) and
+    ``median_spread_px``.
+
+    ``prediction.predictions``: ``[N, 2]`` (x, y) in tile pixels, or ``[N, 3]`` with the centre spread (sigma, px)
+    as third column (`_centre_and_spread`); ``label_ids``: ``[N, 2]``; in `dataset` order.
+    ``details["errors"]``: the per-clip error table (with a ``spread_px`` column when there is a spread).
     """
-    from medicane_hf.evaluation import tracking_errors
+    from medicane_hf.evaluation import coverage, tracking_errors
     from medicane_hf.evaluation import tracking_metrics as error_statistics
 
-    predicted = np.asarray(prediction.predictions, dtype=np.float64).reshape(-1, 2)
+    values = np.asarray(prediction.predictions, dtype=np.float64)
+    values = values.reshape(len(values), -1)
+    predicted, spread = values[:, :2], (values[:, 2] if values.shape[1] == 3 else None)
     target = np.asarray(prediction.label_ids, dtype=np.float64).reshape(-1, 2)
     offsets = tile_offsets(dataset)
     if len(offsets) != len(target):
         raise ValueError(f"{len(target)} predictions for {len(offsets)} clips: evaluation order was lost")
     errors = tracking_errors(predicted, target, offsets, context.grid)
     metrics = {k: float(v) for k, v in error_statistics(errors).items()}
+    if spread is not None:
+        errors["spread_px"] = spread
+        metrics["median_spread_px"] = float(np.median(spread)) if len(spread) else float("nan")
+        for share in (0.5, 0.9):
+            metrics[f"coverage_{round(share * 100)}"] = coverage(errors["err_px"], spread, share)
     if context.baseline_xy is not None:
         constant = np.broadcast_to(context.baseline_xy, target.shape)
         baseline = error_statistics(tracking_errors(constant, target, offsets, context.grid))
@@ -91,9 +129,32 @@ def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: Metr
     return StageMetrics(metrics, {**metrics, "errors": errors})
 
 
+def calibrate_tracking(prediction: EvalPrediction, context: MetricContext, config: Any) -> dict[str, Any]:
+    """Config update from validation predictions ``[N, 3]`` (x, y, spread): the ``tracking_spread_scale`` that makes
+    the spread the maximum-likelihood Gaussian sigma (`fit_spread_scale`; the predictions were made with
+    ``config.tracking_spread_scale``, so the new scale is that times the fitted factor). ``{}`` when the head
+    gives no spread."""
+    from medicane_hf.evaluation import fit_spread_scale
+
+    values = np.asarray(prediction.predictions, dtype=np.float64)
+    values = values.reshape(len(values), -1)
+    if values.shape[1] != 3 or len(values) == 0:
+        return {}
+    target = np.asarray(prediction.label_ids, dtype=np.float64).reshape(-1, 2)
+    error = np.hypot(*(values[:, :2] - target).T)
+    return {"tracking_spread_scale": float(config.tracking_spread_scale) * fit_spread_scale(error, values[:, 2])}
+
+
 def _logits(outputs: Any) -> torch.Tensor:
-    """The prediction post-processing of both heads: the model's ``logits`` (class scores or (x, y))."""
+    """Detection's prediction post-processing: the model's class scores ``[B, C]``."""
     return outputs["logits"]
+
+
+def _centre_and_spread(outputs: Any) -> torch.Tensor:
+    """Tracking's: the centre ``[B, 2]``, with the spread as a third column ``[B, 3]`` when the head gives one."""
+    spread = outputs.get("centre_spread") if hasattr(outputs, "get") else None
+    centre = outputs["logits"]
+    return centre if spread is None else torch.cat([centre, spread[:, None].to(centre.dtype)], dim=1)
 
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -178,6 +239,9 @@ class TaskSpec:
     starts_from: str | None = None  # the no-argument run loads this stage's default best model if present
     class_weights: bool = False  # `--class_weights` applies (a classification loss)
     train_mean_baseline: bool = False  # metrics compare with the constant train-mean guess
+    # (validation predictions, context, model config) -> config updates: the calibration a run chooses on
+    # validation at its end and saves with the best model (threshold, temperature, spread scale)
+    calibrate_fn: Callable[[EvalPrediction, MetricContext, Any], dict[str, Any]] | None = None
     description: str = ""
 
     def recipe_for(self, preset: str) -> dict[str, Any]:
@@ -316,6 +380,7 @@ TASKS: dict[str, TaskSpec] = {
         },
         figures=(Figure("confusion_matrix_test.png", _confusion_matrix, needs="confusion_matrix"),),
         summary_metrics=("test_balanced_accuracy", "test_pod", "test_far", "test_average_precision"),
+        calibrate_fn=calibrate_detection,
         starts_from="specialization",
         class_weights=True,
         description="Clip classification: is a Medicane in this tile at this hour?",
@@ -328,7 +393,7 @@ TASKS: dict[str, TaskSpec] = {
         label_columns=("target_x", "target_y"),
         metric_for_best_model="median_km",
         greater_is_better=False,
-        predictions_fn=_logits,
+        predictions_fn=_centre_and_spread,
         metrics_fn=tracking_metrics,
         recipe={
             **_COMMON,
@@ -349,6 +414,7 @@ TASKS: dict[str, TaskSpec] = {
             Figure("tracking_errors_test.png", _tracking_errors, needs="errors"),
         ),
         summary_metrics=("test_median_km", "test_mean_km", "test_p90_km"),
+        calibrate_fn=calibrate_tracking,
         starts_from="specialization",
         train_mean_baseline=True,
         description="Storm-centre regression: (x, y) of the Medicane at the clip's last frame, tile pixels.",

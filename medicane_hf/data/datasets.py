@@ -501,6 +501,7 @@ def load_clip_datasets(
     any_position: bool = False,
     train_max_shift: int | None = None,
     train_rot90: bool | None = None,
+    train_shift_margin: int = 8,
     balance_train_classes: bool = True,
 ) -> dict[str, Dataset]:
     """torch datasets of a build-dataset folder for one task.
@@ -520,6 +521,7 @@ def load_clip_datasets(
         train_max_shift: detection and tracking: random translation of the train tiles in pixels
             (see ``DetectionDataset`` and ``TrackingDataset``); None = ``DEFAULT_TRAIN_SHIFT_FRACTION``
             x tile side, 0 = off. Validation and test tiles never move.
+        train_shift_margin: a shifted train tile keeps every centre this many pixels inside its edges.
         train_rot90: tracking only: random quarter turns of the train tiles, the target turning
             with them (see ``TrackingDataset``); None = on. Validation and test tiles never turn.
         balance_train_classes: detection only: repeat the rarer classes' train clips so every
@@ -541,7 +543,9 @@ def load_clip_datasets(
     contract = read_dataset_contract(dataset_dir)
     index = load_index(dataset_dir)
     store = FrameStore.open(dataset_dir / "store")
-    options = _LoadOptions(train_transform, any_position, train_max_shift, train_rot90, balance_train_classes)
+    options = _LoadOptions(
+        train_transform, any_position, train_max_shift, train_rot90, balance_train_classes, train_shift_margin
+    )
     return {split: build(split, index, store, contract, options) for split in splits}
 
 
@@ -554,6 +558,7 @@ class _LoadOptions:
     train_max_shift: int | None
     train_rot90: bool | None
     balance_train_classes: bool
+    train_shift_margin: int = 8
 
 
 def _norm(contract: dict[str, Any]) -> dict[str, list[float]]:
@@ -580,7 +585,9 @@ def _detection_split(
     tile = contract["image_size"]
     transform = options.train_transform if split == "train" else None
     shift = _train_shift(tile, options.train_max_shift) if split == "train" else 0
-    detection = DetectionDataset(index[split], store, _norm(contract), transform, tile, max_shift=shift)
+    detection = DetectionDataset(
+        index[split], store, _norm(contract), transform, tile, max_shift=shift, shift_margin=options.train_shift_margin
+    )
     if split == "train" and options.balance_train_classes and len(detection) > 0:
         return Subset(detection, balanced_oversampling(detection.labels).tolist())
     return detection
@@ -595,6 +602,7 @@ def _tracking_split(
     return TrackingDataset(
         index[split], store, _norm(contract), options.train_transform if train else None, tile,
         max_shift=_train_shift(tile, options.train_max_shift) if train else 0,
+        shift_margin=options.train_shift_margin,
         rot90=train and (options.train_rot90 is None or options.train_rot90),
     )  # fmt: skip
 

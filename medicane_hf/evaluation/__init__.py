@@ -1,4 +1,4 @@
-"""Evaluation: detection and tracking metrics (DOMAIN.md section 6) and report figures.
+"""Evaluation: detection and tracking metrics (DOMAIN.md section 6), calibration and report figures.
 
 ``from medicane_hf.evaluation import detection_metrics`` works for every name in
 ``__all__``; the submodules (and scikit-learn, pyproj, matplotlib behind them)
@@ -15,6 +15,14 @@ _LAZY = {
     "detection_metrics_from_logits": "medicane_hf.evaluation.detection",
     "scalar_metrics": "medicane_hf.evaluation.detection",
     "softmax": "medicane_hf.evaluation.detection",
+    "classes_at_threshold": "medicane_hf.evaluation.detection",
+    "balanced_accuracy_threshold": "medicane_hf.evaluation.detection",
+    "coverage": "medicane_hf.evaluation.calibration",
+    "expected_calibration_error": "medicane_hf.evaluation.calibration",
+    "fit_spread_scale": "medicane_hf.evaluation.calibration",
+    "fit_temperature": "medicane_hf.evaluation.calibration",
+    "radius_for_share": "medicane_hf.evaluation.calibration",
+    "reliability_bins": "medicane_hf.evaluation.calibration",
     "ERROR_COLUMNS": "medicane_hf.evaluation.tracking",
     "tracking_errors": "medicane_hf.evaluation.tracking",
     "tracking_metrics": "medicane_hf.evaluation.tracking",

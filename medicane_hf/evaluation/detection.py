@@ -32,6 +32,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 __all__ = [
     "DEFAULT_CLASS_NAMES",
     "balanced_accuracy_threshold",
+    "classes_at_threshold",
     "detection_metrics",
     "detection_metrics_from_logits",
     "scalar_metrics",
@@ -271,28 +272,53 @@ def detection_metrics_from_logits(
     *,
     positive_class: int = 1,
     class_names: Sequence[str] | None = None,
+    temperature: float = 1.0,
+    threshold: float | None = None,
 ) -> dict[str, MetricValue]:
-    """``detection_metrics`` for a classifier's raw output: predictions = argmax, scores = softmax.
+    """``detection_metrics`` for a classifier's raw output: scores = ``softmax(logits / temperature)``.
 
     Args:
         logits: [N, C] unnormalised class scores (numpy array or torch tensor, any dtype).
         labels: [N] true class ids.
+        temperature: the calibration temperature (a model's ``config.detection_temperature``).
+        threshold: None: predictions are the arg-max; else `classes_at_threshold` of the calibrated
+            probabilities (a model's ``config.detection_threshold``, chosen on validation).
 
     Returns:
         The dict of ``detection_metrics`` with ``num_classes`` = C, including
-        ``average_precision`` and ``roc_auc``.
+        ``average_precision``, ``roc_auc`` and ``ece`` (expected calibration error of the
+        calibrated cyclone probability, 10 bins).
     """
+    from medicane_hf.evaluation.calibration import expected_calibration_error
+
     arr = _to_numpy(logits, "logits")
     if arr.ndim != 2:
         raise ValueError(f"logits must be [N, C], got shape {arr.shape}")
-    return detection_metrics(
+    scaled = arr / float(temperature)
+    probability = softmax(scaled, axis=1)
+    predictions = (
+        np.argmax(arr, axis=1) if threshold is None else classes_at_threshold(probability, threshold, positive_class)
+    )
+    metrics = detection_metrics(
         labels,
-        np.argmax(arr, axis=1),
-        arr,
+        predictions,
+        scaled,
         positive_class=positive_class,
         num_classes=arr.shape[1],
         class_names=class_names,
     )
+    is_cyclone = _as_class_ids(labels, "labels") == positive_class
+    metrics["ece"] = expected_calibration_error(probability[:, positive_class], is_cyclone)
+    return metrics
+
+
+def classes_at_threshold(probability: npt.ArrayLike, threshold: float, positive_class: int = 1) -> IntArray:
+    """Class ids ``[N]`` from probabilities ``[N, C]``: ``positive_class`` where its probability reaches
+    ``threshold``, else the most probable of the other classes."""
+    p = np.asarray(probability, dtype=np.float64)
+    others = p.copy()
+    others[:, positive_class] = -np.inf
+    return np.where(p[:, positive_class] >= threshold, positive_class, np.argmax(others, axis=1)).astype(np.int64)
 
 
 def scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:

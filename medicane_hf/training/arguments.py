@@ -118,6 +118,14 @@ class DataArguments:
             "Empty: a quarter of the tile side; 0: off. Validation and test tiles never move."
         },
     )
+    train_shift_margin: int = field(
+        default=8,
+        metadata={
+            "help": "Detection and tracking: a shifted train tile keeps every storm centre at least N pixels inside "
+            "its edges. 0 lets training see centres on the edge, as validation and test have them (a third of "
+            "their tracking clips lie within 8 px of an edge)."
+        },
+    )
     train_rot90: bool | None = field(
         default=None,
         metadata={

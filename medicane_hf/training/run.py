@@ -157,6 +157,7 @@ def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, dict[str, An
         ("train", "validation", "test"),
         train_max_shift=args.data.train_max_shift,
         train_rot90=args.data.train_rot90,
+        train_shift_margin=args.data.train_shift_margin,
     )
     splits["train"] = _spread_subset(splits["train"], args.data.max_train_samples)
     for name in ("validation", "test"):
@@ -304,13 +305,40 @@ def _load_weights_from(model: torch.nn.Module, folder: Path, model_class: type) 
     model.load_state_dict(state)
 
 
+def calibrate_best(
+    task: TaskSpec, trainer: MedicaneTrainer, model: torch.nn.Module, validation: Dataset, context: MetricContext
+) -> dict[str, Any]:
+    """Choose the stage's calibration (`TaskSpec.calibrate_fn`) on the validation split with the best model, set it
+    in the model's config and in `context` (so the test metrics use it); returns the settings chosen ({} if none).
+
+    The validation predictions are logged like any evaluation, prefixed ``best_validation``.
+    """
+    if task.calibrate_fn is None or len(validation) == 0:
+        return {}
+    _, prediction = trainer.evaluate_with_prediction(validation, metric_key_prefix="best_validation")
+    if prediction is None:
+        return {}
+    chosen = task.calibrate_fn(prediction, context, model.config)
+    if not chosen:
+        logger.warning("Calibration: the validation split cannot choose one (a class is missing); the defaults stay")
+    for key, value in chosen.items():
+        setattr(model.config, key, value)
+        if hasattr(context, key):
+            setattr(context, key, value)
+    if chosen:
+        logger.warning("Calibrated on validation and saved with best/: %s", chosen)
+    return chosen
+
+
 def finish(
     task: TaskSpec,
     trainer: MedicaneTrainer,
     splits: dict[str, Dataset],
     num_plot_examples: int = 4,
+    context: MetricContext | None = None,
 ) -> dict[str, Any]:
-    """Save `final/`, evaluate the best model once on the test split, write metrics and figures."""
+    """Save `final/`, calibrate the best model on validation (saved in ``best/config.json``), evaluate it once on
+    the test split, write metrics and figures. `final/` keeps the uncalibrated defaults."""
     args = trainer.args
     output_dir = Path(args.output_dir)
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
@@ -328,13 +356,22 @@ def finish(
     if (best_dir / "config.json").is_file():
         _load_weights_from(unwrapped, best_dir, type(unwrapped))
         evaluated = "best"
+    calibration = {}
+    if evaluated == "best" and context is not None:
+        calibration = calibrate_best(task, trainer, unwrapped, splits["validation"], context)
+        if calibration and args.should_save:
+            unwrapped.config.save_pretrained(best_dir)
     test_metrics, details = trainer.evaluate_with_details(splits["test"], metric_key_prefix="test")
     summary = {"evaluated_model": evaluated, **test_metrics}
+    if calibration:
+        summary["calibration"] = calibration
     if args.should_save:
         _write_json(output_dir / "test_metrics.json", summary)
         if evaluated == "best":
             best_metrics = json.loads((best_dir / "metrics.json").read_text())
             best_metrics.update(test_metrics)
+            if calibration:
+                best_metrics["calibration"] = calibration
             _write_json(best_dir / "metrics.json", best_metrics)
         _draw_figures(task, FigureInputs(details, trainer, splits, num_plot_examples), output_dir)
     return summary
@@ -431,7 +468,7 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
         logger.warning("Resuming from %s", plan.resumed_from)
     start = time.time()
     trainer.train(resume_from_checkpoint=plan.resumed_from)
-    summary = finish(task, trainer, splits, args.recipe.num_plot_examples)
+    summary = finish(task, trainer, splits, args.recipe.num_plot_examples, context)
     if trainer.args.should_save:
         print(_closing_lines(task, output_dir, summary, time.time() - start), flush=True)
     return summary

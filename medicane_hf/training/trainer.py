@@ -55,6 +55,7 @@ class _Evaluation:
 
     dataset: Any
     result: StageMetrics | None = None
+    prediction: EvalPrediction | None = None  # what the metric function was given (gathered over processes)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -259,6 +260,19 @@ class MedicaneTrainer(Trainer):
         metric_key_prefix: str = "eval",
     ) -> tuple[dict[str, float], dict[str, Any]]:
         """`evaluate`, plus the details the stage's metric function computed in the same pass ({} without)."""
+        metrics, call = self._evaluate_call(eval_dataset, ignore_keys, metric_key_prefix)
+        return metrics, (call.result.details if call.result is not None else {})
+
+    def evaluate_with_prediction(
+        self, eval_dataset: Any, metric_key_prefix: str
+    ) -> tuple[dict[str, float], EvalPrediction | None]:
+        """`evaluate`, plus the predictions and labels the metric function saw (None for a stage without metrics)."""
+        metrics, call = self._evaluate_call(eval_dataset, None, metric_key_prefix)
+        return metrics, call.prediction
+
+    def _evaluate_call(
+        self, eval_dataset: Any, ignore_keys: list[str] | None, metric_key_prefix: str
+    ) -> tuple[dict[str, float], _Evaluation]:
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         call = _Evaluation(dataset)
         self._evaluation = call
@@ -271,13 +285,14 @@ class MedicaneTrainer(Trainer):
                     self._keep_if_best(metrics)
         finally:
             self._evaluation = None
-        return metrics, (call.result.details if call.result is not None else {})
+        return metrics, call
 
     def _compute_metrics(self, prediction: EvalPrediction) -> dict[str, float]:
         """Trainer's `compute_metrics`: the stage's metrics of the dataset under evaluation."""
         call = self._evaluation
         if call is None:
             raise RuntimeError("MedicaneTrainer computes metrics only inside evaluate()")
+        call.prediction = prediction
         call.result = self.metrics_fn(prediction, call.dataset)
         return call.result.scalars
 

@@ -71,7 +71,8 @@ def test_heatmap_tracker_starts_near_the_tile_centre_and_learns_one_clip() -> No
     torch.manual_seed(0)
     model = MedicaneVideoMAEForTracking(_config(tracking_head="heatmap"))
     clip, target = _clip(1), torch.tensor([[12.0, 50.0]])
-    start = model(clip).logits
+    untrained = model(clip)
+    start, start_spread = untrained.logits, untrained.centre_spread
     assert (start - 31.5).abs().max() < 2.0  # a near-flat map: the expectation is about the tile centre
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(60):
@@ -80,6 +81,12 @@ def test_heatmap_tracker_starts_near_the_tile_centre_and_learns_one_clip() -> No
         optimizer.step()
     # measured 0.04-0.12 px after 60 steps (init seeds 0-2) from 27 px untrained: a 3 px bar has a 25x margin
     assert (model(clip).logits - target).norm() < 3.0
+    # the spread shrinks as the map sharpens (an untrained near-flat 64-px map spreads ~18 px) and scales with
+    # the config's calibration factor
+    trained = model(clip).centre_spread
+    assert start_spread.shape == (1,) and start_spread.item() > 10.0 and trained.item() < 3.0
+    model.config.tracking_spread_scale = 2.0
+    torch.testing.assert_close(model(clip).centre_spread, 2.0 * trained)
 
 
 def test_heatmap_heads_refuse_masked_tokens_and_share_keys_between_tracker_and_detector(tmp_path) -> None:

@@ -1,0 +1,126 @@
+"""Calibration chosen on validation: detection temperature and threshold, the tracker's centre spread.
+
+- Detection: one temperature ``T`` for the logits (``softmax(logits / T)``) that minimises the validation
+  negative log-likelihood (Guo et al. 2017, "On calibration of modern neural networks"), then the
+  threshold on the calibrated Medicane probability that maximises validation balanced accuracy
+  (`balanced_accuracy_threshold`). ``expected_calibration_error`` and ``reliability_bins`` measure it.
+- Tracking: the heat-map head gives each centre a spread ``s`` (px, the isotropic standard deviation of
+  its soft arg-max weights); the calibrated spread is ``k * s`` with the one factor ``k`` that maximises
+  the validation likelihood of an isotropic 2-D Gaussian (closed form below). The radius that holds a
+  share ``q`` of such a Gaussian's mass is ``sigma * sqrt(-2 ln(1 - q))`` (the Rayleigh quantile);
+  ``coverage`` is the share of true centres inside it.
+
+scikit-learn has no temperature scaling and no Gaussian spread calibration, hence these few lines; the
+optimiser is scipy's bounded scalar minimiser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+__all__ = [
+    "ReliabilityBins",
+    "coverage",
+    "expected_calibration_error",
+    "fit_spread_scale",
+    "fit_temperature",
+    "radius_for_share",
+    "reliability_bins",
+]
+
+
+def fit_temperature(logits: npt.ArrayLike, labels: npt.ArrayLike, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The temperature ``T`` minimising the mean negative log-likelihood of ``softmax(logits / T)``.
+
+    Args:
+        logits: ``[N, C]`` class scores.
+        labels: ``[N]`` class ids in ``[0, C)``.
+        bounds: the search interval for ``T``.
+
+    Raises:
+        ValueError: shapes disagree, no rows, or a label outside the classes.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels).astype(np.int64)
+    if z.ndim != 2 or y.shape != (z.shape[0],) or z.shape[0] == 0:
+        raise ValueError(f"fit_temperature needs logits [N, C] and labels [N], got {z.shape} and {y.shape}")
+    if y.min() < 0 or y.max() >= z.shape[1]:
+        raise ValueError(f"labels must lie in [0, {z.shape[1]}), got {y.min()}..{y.max()}")
+    rows = np.arange(len(y))
+
+    def nll(temperature: float) -> float:
+        return float(-log_softmax(z / temperature, axis=1)[rows, y].mean())
+
+    # log T is the better-conditioned variable: the NLL is flat for large T and steep for small T
+    result = minimize_scalar(lambda log_t: nll(float(np.exp(log_t))), bounds=np.log(bounds), method="bounded")
+    return float(np.exp(result.x))
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Equal-width probability bins: ``[B]`` edges' lower ends, mean predicted probability, observed
+    frequency and count per bin (NaN means in empty bins)."""
+
+    lower: np.ndarray
+    mean_probability: np.ndarray
+    observed_frequency: np.ndarray
+    count: np.ndarray
+
+
+def reliability_bins(probability: npt.ArrayLike, is_positive: npt.ArrayLike, bins: int = 10) -> ReliabilityBins:
+    """Bin ``[N]`` predicted probabilities of the positive class against ``[N]`` booleans (what happened)."""
+    p = np.asarray(probability, dtype=np.float64)
+    hit = np.asarray(is_positive, dtype=bool)
+    if p.shape != hit.shape or p.ndim != 1:
+        raise ValueError(f"probability and is_positive must be [N] alike, got {p.shape} and {hit.shape}")
+    which = np.clip((p * bins).astype(np.int64), 0, bins - 1)  # p == 1 goes to the last bin
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(which, weights=p, minlength=bins) / count
+        frequency = np.bincount(which, weights=hit.astype(np.float64), minlength=bins) / count
+    return ReliabilityBins(np.arange(bins) / bins, mean_p, frequency, count)
+
+
+def expected_calibration_error(probability: npt.ArrayLike, is_positive: npt.ArrayLike, bins: int = 10) -> float:
+    """ECE of the positive-class probability: sum over equal-width bins of ``count / N * |mean p - frequency|``."""
+    table = reliability_bins(probability, is_positive, bins)
+    filled = table.count > 0
+    gaps = np.abs(table.mean_probability[filled] - table.observed_frequency[filled])
+    return float((table.count[filled] * gaps).sum() / max(int(table.count.sum()), 1))
+
+
+def fit_spread_scale(error_px: npt.ArrayLike, spread_px: npt.ArrayLike) -> float:
+    """The factor ``k`` for which ``k * spread`` is the maximum-likelihood isotropic 2-D Gaussian sigma.
+
+    The negative log-likelihood of an error ``e`` under sigma ``k s`` is ``2 ln(k s) + e^2 / (2 k^2 s^2)``
+    (+ const); its minimum over one shared ``k`` is ``k^2 = mean(e^2 / (2 s^2))``.
+
+    Args:
+        error_px: ``[N]`` distance from predicted to true centre (px).
+        spread_px: ``[N]`` the model's uncalibrated spread (px, > 0).
+    """
+    e = np.asarray(error_px, dtype=np.float64)
+    s = np.asarray(spread_px, dtype=np.float64)
+    if e.shape != s.shape or e.ndim != 1 or e.size == 0:
+        raise ValueError(f"error_px and spread_px must be non-empty [N] alike, got {e.shape} and {s.shape}")
+    if not np.all(s > 0):
+        raise ValueError(f"spread_px: row {int(np.flatnonzero(~(s > 0))[0])} is not > 0")
+    return float(np.sqrt(np.mean(e**2 / (2 * s**2))))
+
+
+def radius_for_share(sigma: npt.ArrayLike, share: float) -> np.ndarray:
+    """The radius around the centre that holds ``share`` of an isotropic 2-D Gaussian's mass (same unit as sigma)."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must lie in (0, 1), got {share}")
+    return np.asarray(sigma, dtype=np.float64) * np.sqrt(-2.0 * np.log1p(-share))
+
+
+def coverage(error: npt.ArrayLike, sigma: npt.ArrayLike, share: float) -> float:
+    """The share of true centres within the predicted ``share`` radius (a calibrated spread gives ~``share``)."""
+    e = np.asarray(error, dtype=np.float64)
+    return float(np.mean(e <= radius_for_share(sigma, share)))
