@@ -378,14 +378,18 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
                         "must be square and a power of two"
                     )
         if not 1 <= self.heatmap_frames <= self.num_frames:
-            raise ValueError(f"heatmap_frames={self.heatmap_frames} must be in 1..num_frames ({self.num_frames})")
+            raise ValueError(
+                f"heatmap_frames={self.heatmap_frames} must be in 1..num_frames ({self.num_frames})"
+            )
         if not self.detection_temperature > 0 or not self.tracking_spread_scale > 0:
             raise ValueError(
                 f"detection_temperature={self.detection_temperature} and tracking_spread_scale="
                 f"{self.tracking_spread_scale} must be > 0"
             )
         if self.detection_threshold is not None and not 0.0 <= self.detection_threshold <= 1.0:
-            raise ValueError(f"detection_threshold={self.detection_threshold} must be a probability in [0, 1] or None")
+            raise ValueError(
+                f"detection_threshold={self.detection_threshold} must be a probability in [0, 1] or None"
+            )
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate={self.drop_path_rate} must be in [0, 1)")
         for key in ("image_mean", "image_std"):
