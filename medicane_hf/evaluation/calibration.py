@@ -34,7 +34,9 @@ __all__ = [
 ]
 
 
-def fit_temperature(logits: npt.ArrayLike, labels: npt.ArrayLike, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+def fit_temperature(
+    logits: npt.ArrayLike, labels: npt.ArrayLike, bounds: tuple[float, float] = (0.05, 20.0)
+) -> float:
     """The temperature ``T`` minimising the mean negative log-likelihood of ``softmax(logits / T)``.
 
     Args:
@@ -72,7 +74,9 @@ class ReliabilityBins:
     count: np.ndarray
 
 
-def reliability_bins(probability: npt.ArrayLike, is_positive: npt.ArrayLike, bins: int = 10) -> ReliabilityBins:
+def reliability_bins(
+    probability: npt.ArrayLike, is_positive: npt.ArrayLike, bins: int = 10
+) -> ReliabilityBins:
     """Bin ``[N]`` predicted probabilities of the positive class against ``[N]`` booleans (what happened)."""
     p = np.asarray(probability, dtype=np.float64)
     hit = np.asarray(is_positive, dtype=bool)
@@ -86,7 +90,9 @@ def reliability_bins(probability: npt.ArrayLike, is_positive: npt.ArrayLike, bin
     return ReliabilityBins(np.arange(bins) / bins, mean_p, frequency, count)
 
 
-def expected_calibration_error(probability: npt.ArrayLike, is_positive: npt.ArrayLike, bins: int = 10) -> float:
+def expected_calibration_error(
+    probability: npt.ArrayLike, is_positive: npt.ArrayLike, bins: int = 10
+) -> float:
     """ECE of the positive-class probability: sum over equal-width bins of ``count / N * |mean p - frequency|``."""
     table = reliability_bins(probability, is_positive, bins)
     filled = table.count > 0

@@ -1,0 +1,497 @@
+"""Skill: the VideoMAE models beside simple baselines, on a basin that no stage ever saw.
+
+    python benchmarks/bench_skill.py [--presets demo realistic] [--work_dir DIR] [--threads 2]
+
+Per synthetic preset (``demo`` is the embedded default's; ``realistic`` adds label error, cloud-filled
+eyes and look-alikes with an eye, docs/synthetic.md):
+
+1. Training basin: the embedded default (``default-v2``) for ``demo``, ``realistic-v1`` (seed 0, the same
+   eight episodes) for ``realistic``. Its train split trains, its validation split selects (checkpoint,
+   threshold, calibration): nothing else is chosen anywhere.
+2. The VideoMAE models with the skill recipe (``configs/skill/``): specialization 300 steps, detection
+   from it, tracking from scratch, tiny preset, CPU.
+3. The baselines of ``benchmarks/skill_baselines.py`` (constant guess, learning-free eye finder, small
+   CNN trained for the same wall time as the VideoMAE stage), on the same splits.
+4. Every method once on the held-out basin: the same preset synthesised with seeds 1000+ (all its
+   splits pooled), normalised with the training basin's statistics (a model's own contract).
+
+Figures: detection balanced accuracy, POD, FAR, CSI, HSS, AUPRC, ROC AUC, ECE at each method's
+validation threshold (and the VideoMAE detector with quarter-turn averaging); tracking mean / median /
+RMS / P90 in km and px against the label (tracks file) and against the drawn centre
+(``synthetic_truth.csv``), by distance of the centre from the tile edge and by storm intensity; the
+VideoMAE tracker's coverage of its 50 % / 90 % radius. Written to ``benchmarks/results/skill.json``
+(stable keys, the git commit, wall time) and to the "skill" section of benchmarks/RESULTS.md, with a
+reliability diagram in docs/images/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._results import machine_line, write_section  # noqa: E402
+from benchmarks.skill_baselines import cnn_predict, fit_eye_finder, train_small_cnn  # noqa: E402
+from medicane_hf.data.dataset_arrays import dataset_labels, dataset_targets  # noqa: E402
+from medicane_hf.data.datasets import load_clip_datasets  # noqa: E402
+from medicane_hf.data.geo import SeviriGrid  # noqa: E402
+from medicane_hf.evaluation.calibration import coverage, expected_calibration_error, reliability_bins  # noqa: E402
+from medicane_hf.evaluation.detection import balanced_accuracy_threshold, detection_metrics  # noqa: E402
+from medicane_hf.evaluation.tracking import tracking_errors, tracking_metrics  # noqa: E402
+from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, MedicaneVideoMAEForTracking  # noqa: E402
+from medicane_hf.training.run import run  # noqa: E402
+
+RESULTS_JSON = ROOT / "benchmarks" / "results" / "skill.json"
+RELIABILITY_PNG = ROOT / "docs" / "images" / "skill_reliability.png"
+HELD_OUT_SEED = 1000
+SPLITS = ("train", "validation", "test")
+EDGE_BINS = (0.0, 4.0, 8.0, 16.0, np.inf)  # px from the nearest tile edge
+DETECTION_KEYS = ("balanced_accuracy", "pod", "far", "csi", "hss", "average_precision", "roc_auc")
+
+
+# ------------------------------------------------------------------------------------------------- data
+
+
+def basins(preset: str) -> tuple[Path, Path]:
+    """(training basin, held-out basin) build-dataset folders of `preset`, built on first use in the cache."""
+    from medicane_hf.data.synthetic import ensure_synthetic_dataset
+    from medicane_hf.data.synthetic.default import ensure_default_dataset
+
+    train = (
+        ensure_default_dataset()
+        if preset == "demo"
+        else ensure_synthetic_dataset(f"{preset}-v1", preset=preset, seed=0)
+    )
+    held_out = ensure_synthetic_dataset(
+        f"heldout-{preset}-s{HELD_OUT_SEED}", preset=preset, seed=HELD_OUT_SEED
+    )
+    return train, held_out
+
+
+def pooled_held_out(
+    held_out: Path, kind: str, mean: list[float], std: list[float]
+) -> tuple[Dataset, pd.DataFrame]:
+    """All splits of the held-out basin as one dataset, normalised like the training basin, and its clip table
+    (the clip index's rows in the dataset's order: tracking keeps the rows with a target, as `TrackingDataset`)."""
+    import datasets
+
+    index = datasets.load_from_disk(str(held_out / "index"))
+    # every split as a held-out one: no shift, no turn, no oversampling of the train split
+    splits = load_clip_datasets(
+        held_out, kind, SPLITS, train_max_shift=0, train_rot90=False, balance_train_classes=False
+    )
+    parts, tables = [], []
+    for name in SPLITS:
+        dataset = splits[name]
+        dataset.mean, dataset.std = list(mean), list(std)
+        table = (
+            index[name]
+            .select_columns(
+                ["clip_id", "end_time", "x0", "y0", "label", "storm_id", "has_target", "target_x", "target_y"]
+            )
+            .to_pandas()
+        )
+        if kind == "tracking":
+            table = table[table["has_target"]].reset_index(drop=True)
+        if table["clip_id"].tolist() != list(dataset.clip_ids):
+            raise RuntimeError(
+                f"{held_out} {name}: the clip table and the {kind} dataset disagree on the clips"
+            )
+        parts.append(dataset)
+        tables.append(table)
+    return ConcatDataset(parts), pd.concat(tables, ignore_index=True)
+
+
+def drawn_centres(held_out: Path, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The drawn storm centre (tile px ``[N, 2]``) and intensity ``[N]`` of each tracking clip, from the
+    episodes' ``synthetic_truth.csv`` (storm ids there lack the ``eK-`` prefix that the merged archive adds)."""
+    truth = []
+    for path in sorted((held_out / "source" / "episodes").glob("episode*/synthetic_truth.csv")):
+        frame = pd.read_csv(path, parse_dates=["time"])
+        frame = frame[frame["kind"] == "medicane"].copy()
+        frame["storm_id"] = f"e{int(path.parent.name.removeprefix('episode'))}-" + frame["object_id"]
+        truth.append(frame[["time", "storm_id", "x", "y", "intensity"]])
+    truth_table = pd.concat(truth).set_index(["storm_id", "time"])
+    keys = pd.MultiIndex.from_arrays([table["storm_id"], pd.to_datetime(table["end_time"])])
+    rows = truth_table.reindex(keys)
+    if rows["x"].isna().any():
+        missing = keys[int(np.flatnonzero(rows["x"].isna().to_numpy())[0])]
+        raise KeyError(f"no drawn centre in synthetic_truth.csv for storm {missing[0]} at {missing[1]}")
+    drawn = rows[["x", "y"]].to_numpy(np.float64) - table[["x0", "y0"]].to_numpy(np.float64)
+    return drawn, rows["intensity"].to_numpy(np.float64)
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+def tracking_figures(
+    predicted: np.ndarray, target: np.ndarray, table: pd.DataFrame, grid: SeviriGrid, tile: int
+) -> dict[str, float]:
+    """mean / median / RMS / P90 in km and px, and the median km by edge distance of the target."""
+    offsets = table[["x0", "y0"]].to_numpy(np.float64)
+    errors = tracking_errors(predicted, target, offsets, grid)
+    figures = {k: float(v) for k, v in tracking_metrics(errors).items() if not k.startswith("nonfinite")}
+    edge = np.minimum.reduce([target[:, 0], target[:, 1], tile - 1 - target[:, 0], tile - 1 - target[:, 1]])
+    for lo, hi in zip(EDGE_BINS[:-1], EDGE_BINS[1:], strict=True):
+        inside = (edge >= lo) & (edge < hi)
+        label = f"edge_{lo:g}_{hi:g}px" if np.isfinite(hi) else f"edge_{lo:g}px_plus"
+        figures[f"median_km_{label}"] = (
+            float(np.median(errors["err_km"][inside])) if inside.any() else float("nan")
+        )
+        figures[f"count_{label}"] = int(inside.sum())
+    return figures
+
+
+def by_intensity(
+    predicted: np.ndarray, drawn: np.ndarray, intensity: np.ndarray, table: pd.DataFrame, grid: SeviriGrid
+) -> dict[str, float]:
+    """Median km against the drawn centre by the storm's drawn intensity (0..1) at the clip's end: below 0.6
+    (a weak or no eye), 0.6-0.9, at least 0.9; with the count of clips in each."""
+    offsets = table[["x0", "y0"]].to_numpy(np.float64)
+    err = tracking_errors(predicted, drawn, offsets, grid)["err_km"].to_numpy()
+    figures: dict[str, float] = {}
+    for name, lo, hi in (("weak", 0.0, 0.6), ("moderate", 0.6, 0.9), ("strong", 0.9, np.inf)):
+        inside = (intensity >= lo) & (intensity < hi)
+        figures[f"median_km_{name}"] = float(np.median(err[inside])) if inside.any() else float("nan")
+        figures[f"count_{name}"] = int(inside.sum())
+    return figures
+
+
+def detection_figures(probability: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+    """The detection scores at `threshold` (chosen on validation), with ECE of the probability."""
+    is_medicane = labels == 1
+    metrics = detection_metrics(is_medicane.astype(int), scores=probability, threshold=threshold)
+    figures = {key: float(metrics[key]) for key in DETECTION_KEYS}
+    figures["ece"] = expected_calibration_error(probability, is_medicane)
+    figures["threshold"] = float(threshold)
+    return figures
+
+
+# ------------------------------------------------------------------------------------------ the methods
+
+
+@torch.inference_mode()
+def videomae_tracking(model: MedicaneVideoMAEForTracking, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Centres ``[N, 2]`` (tile px) and calibrated spreads ``[N]`` (sigma px)."""
+    model.eval()
+    centres, spreads = [], []
+    for batch in DataLoader(dataset, batch_size=32):
+        out = model(pixel_values=batch["pixel_values"])
+        centres.append(out.logits.float())
+        spreads.append(out.centre_spread.float())
+    return torch.cat(centres).numpy().astype(np.float64), torch.cat(spreads).numpy().astype(np.float64)
+
+
+@torch.inference_mode()
+def videomae_detection(
+    model: MedicaneVideoMAEForDetection, dataset: Dataset, quarter_turns: bool
+) -> np.ndarray:
+    """Calibrated Medicane probability ``[N]``; with `quarter_turns` the mean over the four turned tiles."""
+    model.eval()
+    out = []
+    for batch in DataLoader(dataset, batch_size=32):
+        pixels = batch["pixel_values"]
+        turns = range(4) if quarter_turns else (0,)
+        probability = [
+            model.probabilities(model(pixel_values=torch.rot90(pixels, k, dims=(-2, -1))).logits)[:, 1]
+            for k in turns
+        ]
+        out.append(torch.stack(probability).mean(dim=0))
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def _flags(config: str, dataset_dir: Path, output_dir: Path, extra: list[str] | None = None) -> list[str]:
+    return [
+        str(ROOT / "configs" / "skill" / config),
+        "--dataset_dir",
+        str(dataset_dir),
+        "--output_dir",
+        str(output_dir),
+        "--disable_tqdm",
+        "true",
+        *(extra or []),
+    ]
+
+
+def train_videomae(train_dir: Path, work: Path, max_steps: int | None = None) -> dict[str, float]:
+    """The three skill-recipe stages; returns the wall seconds of each (a finished stage is not rerun).
+    `max_steps` shortens every stage (a smoke run of this script, not a measurement)."""
+    seconds = {}
+    for stage, config, extra in (
+        ("specialization", "specialization.yaml", []),
+        ("detection", "detection.yaml", ["--model_name_or_path", str(work / "specialization" / "best")]),
+        ("tracking", "tracking.yaml", []),
+    ):
+        done = work / stage / "seconds.json"
+        if not done.is_file():
+            started = time.perf_counter()
+            steps = (
+                [] if max_steps is None else ["--max_steps", str(max_steps), "--eval_steps", str(max_steps)]
+            )
+            run(stage, _flags(config, train_dir, work / stage, extra + steps))
+            done.write_text(json.dumps({"seconds": time.perf_counter() - started}))
+        seconds[stage] = json.loads(done.read_text())["seconds"]
+    return seconds
+
+
+def _with_drawn(
+    figures: dict[str, float],
+    predicted: np.ndarray,
+    drawn: np.ndarray,
+    intensity: np.ndarray,
+    table: pd.DataFrame,
+    grid: SeviriGrid,
+    tile: int,
+) -> dict[str, float]:
+    against_drawn = tracking_figures(predicted, drawn, table, grid, tile)
+    figures.update({f"drawn_{k}": v for k, v in against_drawn.items() if not k.startswith("count")})
+    figures.update(by_intensity(predicted, drawn, intensity, table, grid))
+    return figures
+
+
+def evaluate_preset(preset: str, work: Path, max_steps: int | None = None) -> dict[str, Any]:
+    """Train everything on the preset's training basin, evaluate once on its held-out basin."""
+    started = time.perf_counter()
+    train_dir, held_dir = basins(preset)
+    seconds = train_videomae(train_dir, work / "videomae", max_steps)
+    tracker = MedicaneVideoMAEForTracking.from_pretrained(work / "videomae" / "tracking" / "best")
+    detector = MedicaneVideoMAEForDetection.from_pretrained(work / "videomae" / "detection" / "best")
+    mean, std = list(tracker.config.image_mean), list(tracker.config.image_std)
+    grid, tile = SeviriGrid.from_dict(tracker.config.grid), int(tracker.config.image_size)
+    result: dict[str, Any] = {
+        "training_basin": str(train_dir),
+        "held_out_basin": str(held_dir),
+        "videomae_seconds": seconds,
+    }
+
+    # ---- tracking
+    plain = load_clip_datasets(
+        train_dir, "tracking", ("train", "validation"), train_max_shift=0, train_rot90=False
+    )
+    augmented = load_clip_datasets(train_dir, "tracking", ("train",), train_shift_margin=0)["train"]
+    held, table = pooled_held_out(held_dir, "tracking", mean, std)
+    label = table[["target_x", "target_y"]].to_numpy(np.float64)
+    drawn, intensity = drawn_centres(held_dir, table)
+    predictions: dict[str, np.ndarray] = {}
+    train_mean = dataset_targets(plain["train"]).mean(axis=0)
+    predictions["constant"] = np.broadcast_to(train_mean, label.shape).copy()
+    finder = fit_eye_finder(plain["train"])
+    result["eye_finder_knobs"] = {"eye_radius": finder.eye_radius, "ring_radius": finder.ring_radius}
+    predictions["eye_finder"] = np.concatenate(
+        [finder(b["pixel_values"])[0].numpy() for b in DataLoader(held, batch_size=64)]
+    ).astype(np.float64)
+    cnn, cnn_info = train_small_cnn(
+        "tracking", augmented, plain["validation"], dataset_targets(plain["validation"]), seconds["tracking"]
+    )
+    result["small_cnn_tracking"] = cnn_info
+    predictions["small_cnn"] = cnn_predict(cnn, held)[0]
+    predictions["videomae"], spread = videomae_tracking(tracker, held)
+    tracking: dict[str, dict[str, float]] = {}
+    for name, predicted in predictions.items():
+        tracking[name] = _with_drawn(
+            tracking_figures(predicted, label, table, grid, tile),
+            predicted,
+            drawn,
+            intensity,
+            table,
+            grid,
+            tile,
+        )
+    for share in (0.5, 0.9):
+        err_label = np.hypot(*(predictions["videomae"] - label).T)
+        err_drawn = np.hypot(*(predictions["videomae"] - drawn).T)
+        tracking["videomae"][f"coverage_{round(share * 100)}"] = coverage(err_label, spread, share)
+        tracking["videomae"][f"drawn_coverage_{round(share * 100)}"] = coverage(err_drawn, spread, share)
+    tracking["videomae"]["median_spread_px"] = float(np.median(spread))
+    label_error = tracking_figures(label, drawn, table, grid, tile)
+    result["label_error"] = {k: label_error[k] for k in ("median_km", "rms_km", "p90_km", "median_px")}
+    result["tracking"] = tracking
+    result["tracking_clips"] = len(table)
+
+    # ---- detection
+    det = load_clip_datasets(train_dir, "detection", ("train", "validation"), train_shift_margin=0)
+    val_labels = dataset_labels(det["validation"])
+    held_det, det_table = pooled_held_out(held_dir, "detection", mean, std)
+    held_labels = det_table["label"].to_numpy()
+    detection: dict[str, dict[str, float]] = {}
+
+    def eye_scores(dataset: Dataset) -> np.ndarray:
+        return np.concatenate(
+            [finder(b["pixel_values"])[1].numpy() for b in DataLoader(dataset, batch_size=64)]
+        )
+
+    # the eye finder's score is a contrast >= 0: squashed monotonically into [0, 1) with a scale from validation
+    # (ranking figures unchanged); it is not a probability, so its ECE is not reported
+    val_raw = eye_scores(det["validation"])
+    scale = float(val_raw.mean())
+    val_scores, held_scores = 1 - np.exp(-val_raw / scale), 1 - np.exp(-eye_scores(held_det) / scale)
+    detection["eye_finder"] = detection_figures(
+        held_scores, held_labels, balanced_accuracy_threshold(val_labels == 1, val_scores)
+    )
+    detection["eye_finder"]["ece"] = float("nan")
+    cnn_det, cnn_det_info = train_small_cnn(
+        "detection", det["train"], det["validation"], val_labels, seconds["detection"]
+    )
+    result["small_cnn_detection"] = cnn_det_info
+    cnn_val = cnn_predict(cnn_det, det["validation"])[1]
+    cnn_held = cnn_predict(cnn_det, held_det)[1]
+    detection["small_cnn"] = detection_figures(
+        cnn_held, held_labels, balanced_accuracy_threshold(val_labels == 1, cnn_val)
+    )
+    threshold = detector.config.detection_threshold
+    vm_held = videomae_detection(detector, held_det, quarter_turns=False)
+    detection["videomae"] = detection_figures(vm_held, held_labels, 0.5 if threshold is None else threshold)
+    vm_val_tta = videomae_detection(detector, det["validation"], quarter_turns=True)
+    vm_held_tta = videomae_detection(detector, held_det, quarter_turns=True)
+    detection["videomae_quarter_turns"] = detection_figures(
+        vm_held_tta, held_labels, balanced_accuracy_threshold(val_labels == 1, vm_val_tta)
+    )
+    result["detection"] = detection
+    result["detection_clips"] = {"all": len(det_table), "medicane": int((held_labels == 1).sum())}
+    result["reliability"] = {
+        name: {k: np.asarray(v).tolist() for k, v in vars(reliability_bins(p, held_labels == 1)).items()}
+        for name, p in (("videomae", vm_held), ("small_cnn", cnn_held))
+    }
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def _cell(value: Any, digits: int = 2) -> str:
+    return (
+        "-"
+        if value is None or (isinstance(value, float) and not np.isfinite(value))
+        else f"{value:.{digits}f}"
+    )
+
+
+def markdown(results: dict[str, Any], command: str) -> str:
+    lines = [
+        f"`{command}` ({results['commit']}, {results['seconds'] / 60:.0f} min; {machine_line()}). Held-out basin: the "
+        f"preset with seeds {HELD_OUT_SEED}+ (eight 1.5-day episodes), never seen by any stage; selection on the "
+        "training basin's validation split only. Recipe: configs/skill/ (tiny VideoMAE, CPU); the small CNN trains "
+        "for the VideoMAE stage's wall time. km on the synthetic grid (about 11 km per px).",
+        "",
+    ]
+    for preset, r in results["presets"].items():
+        err = r["label_error"]
+        lines += [
+            f"**{preset}** ({r['tracking_clips']} held-out tracking clips; {r['detection_clips']['all']} detection "
+            f"clips, {r['detection_clips']['medicane']} Medicane). Label vs drawn centre: median "
+            f"{_cell(err['median_km'], 1)} km, P90 {_cell(err['p90_km'], 1)} km. VideoMAE stages: "
+            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["videomae_seconds"].items())
+            + ".",
+            "",
+            "| tracking | median km | P90 km | mean km | RMS km | median px | vs drawn: median km | P90 km | "
+            "edge < 4 px: median km | interior >= 16 px | intensity < 0.6 | 0.6-0.9 | >= 0.9 |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, f in r["tracking"].items():
+            lines.append(
+                f"| {name} | {_cell(f['median_km'])} | {_cell(f['p90_km'])} | {_cell(f['mean_km'])} | "
+                f"{_cell(f['rms_km'])} | {_cell(f['median_px'], 3)} | {_cell(f['drawn_median_km'])} | "
+                f"{_cell(f['drawn_p90_km'])} | {_cell(f['median_km_edge_0_4px'])} | "
+                f"{_cell(f['median_km_edge_16px_plus'])} | {_cell(f['median_km_weak'])} | "
+                f"{_cell(f['median_km_moderate'])} | {_cell(f['median_km_strong'])} |"
+            )
+        vm = r["tracking"]["videomae"]
+        lines += [
+            "",
+            f"VideoMAE centre spread (calibrated on validation): median sigma {_cell(vm['median_spread_px'], 3)} px; "
+            f"the 50 % radius holds {_cell(100 * vm['coverage_50'], 0)} % of labelled centres "
+            f"({_cell(100 * vm['drawn_coverage_50'], 0)} % of drawn ones), the 90 % radius "
+            f"{_cell(100 * vm['coverage_90'], 0)} % ({_cell(100 * vm['drawn_coverage_90'], 0)} %).",
+            "",
+            "| detection | balanced acc | POD | FAR | CSI | HSS | AUPRC | ROC AUC | ECE | threshold |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, f in r["detection"].items():
+            lines.append(
+                f"| {name} | "
+                + " | ".join(_cell(f[k], 3) for k in (*DETECTION_KEYS, "ece", "threshold"))
+                + " |"
+            )
+        lines.append("")
+    lines.append(f"![reliability](../docs/images/{RELIABILITY_PNG.name})")
+    return "\n".join(lines)
+
+
+def plot_reliability(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    presets = list(results["presets"])
+    fig, axes = plt.subplots(1, len(presets), figsize=(4.2 * len(presets), 4), squeeze=False)
+    for ax, preset in zip(axes[0], presets, strict=True):
+        for name, bins in results["presets"][preset]["reliability"].items():
+            ax.plot(bins["mean_probability"], bins["observed_frequency"], marker="o", label=name)
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+        ax.set(
+            title=f"{preset}: held-out reliability",
+            xlabel="predicted P(Medicane)",
+            ylabel="observed frequency",
+        )
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["demo", "realistic"])
+    parser.add_argument(
+        "--work_dir",
+        default=str(ROOT / "outputs" / "bench_skill"),
+        help="runs go here; a finished stage is reused when the script is rerun",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument(
+        "--max_steps",
+        type=int,
+        default=None,
+        help="shorten every VideoMAE stage (a smoke run: results go to --work_dir only)",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    results: dict[str, Any] = {"commit": commit or "unknown", "threads": args.threads, "presets": {}}
+    for preset in args.presets:
+        results["presets"][preset] = evaluate_preset(preset, Path(args.work_dir) / preset, args.max_steps)
+    results["seconds"] = time.perf_counter() - started
+    if args.max_steps is not None:  # a smoke run is no measurement: it writes beside its runs only
+        (Path(args.work_dir) / "skill.json").write_text(
+            json.dumps(results, indent=2, sort_keys=True, default=float)
+        )
+        print(markdown(results, "smoke run"))
+        return 0
+    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_JSON.write_text(json.dumps(results, indent=2, sort_keys=True, default=float))
+    plot_reliability(results, RELIABILITY_PNG)
+    command = "python benchmarks/bench_skill.py" + (f" {' '.join(argv)}" if argv else "")
+    print(write_section("skill", markdown(results, command)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
