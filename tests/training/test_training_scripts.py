@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -124,6 +126,10 @@ def test_detection_starts_from_the_specialized_encoder(specialization_run, datas
     if tp + fp:
         assert test["test_far"] == pytest.approx(fp / (tp + fp))
     assert (tmp_path / "confusion_matrix_test.png").is_file()
+    # what calibration chose on validation (nothing when its 8 clips lack a class) is what best/ carries
+    chosen = test.get("calibration", {})
+    assert model.config.detection_threshold == chosen.get("detection_threshold")
+    assert model.config.detection_temperature == chosen.get("detection_temperature", 1.0)
 
 
 def test_tracking_reports_km_and_px(specialization_run, dataset_dir, tmp_path):
@@ -144,7 +150,14 @@ def test_tracking_reports_km_and_px(specialization_run, dataset_dir, tmp_path):
     # ordered statistics of one set of errors
     assert test["test_median_km"] <= test["test_p90_km"] and test["test_mean_km"] <= test["test_rms_km"]
     assert (tmp_path / "tracking_errors_test.png").is_file()
-    assert (tmp_path / "test_errors.csv").is_file()
+    errors = pd.read_csv(tmp_path / "test_errors.csv")
+    # the spread's scale is fitted on validation and saved with best/ only; the test metrics use it
+    scale = test["calibration"]["tracking_spread_scale"]
+    assert MedicaneVideoMAEForTracking.from_pretrained(tmp_path / "best").config.tracking_spread_scale == scale != 1.0
+    assert MedicaneVideoMAEForTracking.from_pretrained(tmp_path / "final").config.tracking_spread_scale == 1.0
+    assert (errors["spread_px"] > 0).all() and len(errors) == 8
+    inside_90 = errors["err_px"] <= errors["spread_px"] * np.sqrt(-2 * np.log(0.1))
+    assert test["test_coverage_90"] == pytest.approx(inside_90.mean())
 
 
 def test_train_split_smaller_than_a_global_batch(dataset_dir, tmp_path):
