@@ -133,6 +133,49 @@ def drawn_centres(held_out: Path, table: pd.DataFrame) -> tuple[np.ndarray, np.n
     return drawn, rows["intensity"].to_numpy(np.float64)
 
 
+def detection_ceiling(held_out: Path, table: pd.DataFrame, preset: str) -> dict[str, float]:
+    """What no method that reads pixels alone can separate: held-out negative clips whose tile shows an eye at the
+    clip's end (a drawn object at the intensity where the preset's eye is fully clear, ``eye_intensity[1]``,
+    centred in the tile): land vortices, which the tile's position on the grid could tell apart, and Medicanes outside their
+    Medicane window, which nothing in the pixels can. The FAR of a detector that flags exactly the tiles with an
+    eye (every Medicane found) is the floor a pixel method meets; with the land vortices told apart by position,
+    the lower floor."""
+    from medicane_hf.data.synthetic.config import get_preset
+
+    eye_start = get_preset(preset).eye_intensity[1]
+    objects = []
+    for path in sorted((held_out / "source" / "episodes").glob("episode*/synthetic_truth.csv")):
+        frame = pd.read_csv(path, parse_dates=["time"])
+        keep = frame["kind"].isin(["medicane", "land_vortex"]) & (frame["intensity"] >= eye_start)
+        objects.append(frame[keep])
+    truth = pd.concat(objects)
+    tile = int(json.loads((held_out / "dataset_info.json").read_text())["tiles"]["tile_size"])
+    negatives = table[table["label"] == 0]
+    by_time = {t: g for t, g in truth.groupby("time")}
+    counts = {"land_vortex": 0, "medicane_outside_window": 0}
+    ends = pd.to_datetime(negatives["end_time"])
+    for end_time, x0, y0 in zip(ends, negatives["x0"], negatives["y0"], strict=True):
+        here = by_time.get(end_time)
+        if here is None:
+            continue
+        inside = here[
+            (here["x"] >= x0) & (here["x"] < x0 + tile) & (here["y"] >= y0) & (here["y"] < y0 + tile)
+        ]
+        if (inside["kind"] == "land_vortex").any():
+            counts["land_vortex"] += 1
+        elif (inside["kind"] == "medicane").any():
+            counts["medicane_outside_window"] += 1
+    positives = int((table["label"] == 1).sum())
+    eye_negatives = counts["land_vortex"] + counts["medicane_outside_window"]
+    outside = counts["medicane_outside_window"]
+    return {
+        "negatives_with_eye_land_vortex": counts["land_vortex"],
+        "negatives_with_eye_medicane_outside_window": outside,
+        "far_floor_pixels_only": eye_negatives / max(positives + eye_negatives, 1),
+        "far_floor_with_position": outside / max(positives + outside, 1),
+    }
+
+
 # ---------------------------------------------------------------------------------------------- figures
 
 
@@ -360,6 +403,7 @@ def evaluate_preset(preset: str, work: Path, max_steps: int | None = None) -> di
     )
     result["detection"] = detection
     result["detection_clips"] = {"all": len(det_table), "medicane": int((held_labels == 1).sum())}
+    result["detection_ceiling"] = detection_ceiling(held_dir, det_table, preset)
     result["reliability"] = {
         name: {k: np.asarray(v).tolist() for k, v in vars(reliability_bins(p, held_labels == 1)).items()}
         for name, p in (("videomae", vm_held), ("small_cnn", cnn_held))
@@ -425,7 +469,16 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 + " | ".join(_cell(f[k], 3) for k in (*DETECTION_KEYS, "ece", "threshold"))
                 + " |"
             )
-        lines.append("")
+        c = r["detection_ceiling"]
+        lines += [
+            "",
+            f"Ceiling: {c['negatives_with_eye_land_vortex']} held-out negative clips show a land vortex with an eye "
+            f"and {c['negatives_with_eye_medicane_outside_window']} a Medicane with an eye outside its Medicane "
+            f"window. A detector reading pixels alone that flags every eye has FAR {_cell(c['far_floor_pixels_only'], 3)}"
+            f"; told land from sea by the tile's position, FAR {_cell(c['far_floor_with_position'], 3)} (the window "
+            "itself is not in the pixels).",
+            "",
+        ]
     lines.append(f"![reliability](../docs/images/{RELIABILITY_PNG.name})")
     return "\n".join(lines)
 
