@@ -55,9 +55,11 @@ from medicane_hf.training.run import run  # noqa: E402
 
 RESULTS_JSON = ROOT / "benchmarks" / "results" / "skill.json"
 RELIABILITY_PNG = ROOT / "docs" / "images" / "skill_reliability.png"
+LEARNING_CURVE_PNG = ROOT / "docs" / "images" / "skill_learning_curve.png"
 HELD_OUT_SEED = 1000
 SPLITS = ("train", "validation", "test")
 EDGE_BINS = (0.0, 4.0, 8.0, 16.0, np.inf)  # px from the nearest tile edge
+LEARNING_CURVE_SIZES = (16, 48)  # train tracking clips beside the full split (~130 on the embedded default)
 DETECTION_KEYS = ("balanced_accuracy", "pod", "far", "csi", "hss", "average_precision", "roc_auc")
 
 
@@ -289,6 +291,48 @@ def train_videomae(train_dir: Path, work: Path, max_steps: int | None = None) ->
     return seconds
 
 
+def learning_curve(
+    train_dir: Path,
+    work: Path,
+    held: Dataset,
+    label: np.ndarray,
+    drawn: np.ndarray,
+    table: pd.DataFrame,
+    grid: SeviriGrid,
+    tile: int,
+    sizes: tuple[int, ...],
+    max_steps: int | None = None,
+) -> list[dict[str, float]]:
+    """Held-out tracking skill of the skill recipe trained on fewer train clips (``--max_train_samples``, evenly
+    spread over the split), same steps; the full split is the main run (`train_videomae`)."""
+    points = []
+    for size in sizes:
+        out = work / f"tracking-{size}-clips"
+        if not (out / "seconds.json").is_file():
+            started = time.perf_counter()
+            steps = (
+                [] if max_steps is None else ["--max_steps", str(max_steps), "--eval_steps", str(max_steps)]
+            )
+            run(
+                "tracking",
+                _flags("tracking.yaml", train_dir, out, ["--max_train_samples", str(size), *steps]),
+            )
+            (out / "seconds.json").write_text(json.dumps({"seconds": time.perf_counter() - started}))
+        model = MedicaneVideoMAEForTracking.from_pretrained(out / "best")
+        predicted, _ = videomae_tracking(model, held)
+        f = tracking_figures(predicted, label, table, grid, tile)
+        g = tracking_figures(predicted, drawn, table, grid, tile)
+        points.append(
+            {
+                "train_clips": size,
+                "median_km": f["median_km"],
+                "p90_km": f["p90_km"],
+                "drawn_median_km": g["median_km"],
+            }
+        )
+    return points
+
+
 def _with_drawn(
     figures: dict[str, float],
     predicted: np.ndarray,
@@ -358,6 +402,29 @@ def evaluate_preset(preset: str, work: Path, max_steps: int | None = None) -> di
         tracking["videomae"][f"coverage_{round(share * 100)}"] = coverage(err_label, spread, share)
         tracking["videomae"][f"drawn_coverage_{round(share * 100)}"] = coverage(err_drawn, spread, share)
     tracking["videomae"]["median_spread_px"] = float(np.median(spread))
+    full = len(dataset_targets(plain["train"]))
+    curve = learning_curve(
+        train_dir,
+        work / "videomae",
+        held,
+        label,
+        drawn,
+        table,
+        grid,
+        tile,
+        tuple(n for n in LEARNING_CURVE_SIZES if n < full),
+        max_steps,
+    )
+    vm = tracking["videomae"]
+    curve.append(
+        {
+            "train_clips": full,
+            "median_km": vm["median_km"],
+            "p90_km": vm["p90_km"],
+            "drawn_median_km": vm["drawn_median_km"],
+        }
+    )
+    result["learning_curve"] = curve
     label_error = tracking_figures(label, drawn, table, grid, tile)
     result["label_error"] = {k: label_error[k] for k in ("median_km", "rms_km", "p90_km", "median_px")}
     result["tracking"] = tracking
@@ -479,7 +546,20 @@ def markdown(results: dict[str, Any], command: str) -> str:
             "itself is not in the pixels).",
             "",
         ]
-    lines.append(f"![reliability](../docs/images/{RELIABILITY_PNG.name})")
+    lines.append(
+        "Learning curve (held-out median km, tracking, tiny): "
+        + "; ".join(
+            f"{preset} "
+            + ", ".join(f"{p['train_clips']} clips {_cell(p['median_km'], 1)}" for p in r["learning_curve"])
+            for preset, r in results["presets"].items()
+        )
+        + "."
+    )
+    lines.append("")
+    lines.append(
+        f"![reliability](../docs/images/{RELIABILITY_PNG.name}) "
+        f"![learning curve](../docs/images/{LEARNING_CURVE_PNG.name})"
+    )
     return "\n".join(lines)
 
 
@@ -501,6 +581,40 @@ def plot_reliability(results: dict[str, Any], path: Path) -> None:
             ylabel="observed frequency",
         )
         ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_learning_curve(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for preset, r in results["presets"].items():
+        points = r["learning_curve"]
+        clips = [p["train_clips"] for p in points]
+        ax.plot(clips, [p["median_km"] for p in points], marker="o", label=f"{preset}: vs label")
+        ax.plot(
+            clips,
+            [p["drawn_median_km"] for p in points],
+            marker="x",
+            linestyle="--",
+            label=f"{preset}: vs drawn centre",
+        )
+        best = min(r["tracking"][m]["median_km"] for m in ("eye_finder", "small_cnn"))
+        ax.axhline(best, color="grey", linestyle=":", linewidth=1)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="train tracking clips",
+        ylabel="held-out median centre error (km)",
+        title="Tiny VideoMAE, skill recipe (dotted: best baseline)",
+    )
+    ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -541,6 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_JSON.write_text(json.dumps(results, indent=2, sort_keys=True, default=float))
     plot_reliability(results, RELIABILITY_PNG)
+    plot_learning_curve(results, LEARNING_CURVE_PNG)
     command = "python benchmarks/bench_skill.py" + (f" {' '.join(argv)}" if argv else "")
     print(write_section("skill", markdown(results, command)))
     return 0
