@@ -28,7 +28,8 @@ from _results import write_section  # noqa: E402
 
 SPECIALIZATION_STEPS = 120  # as the slow test
 STAGE_STEPS = 600
-FROM_SPECIALIZATION = {"detection"}  # tracking starts from scratch, as in the slow test (why: module docstring)
+# tracking starts from scratch, as in the slow test (why: module docstring)
+FROM_SPECIALIZATION = {"detection"}
 
 
 def sweep_one_thread_count(work_dir: Path, threads: int, seeds: list[int]) -> dict:
@@ -43,7 +44,9 @@ def sweep_one_thread_count(work_dir: Path, threads: int, seeds: list[int]) -> di
     dataset = Path(ensure_default_dataset())
     spec_dir = work_dir / "specialization"
     # an interrupted sweep resumes: runs already in results.json are kept, not trained again
-    done = json.loads((work_dir / "results.json").read_text()) if (work_dir / "results.json").is_file() else {}
+    done = (
+        json.loads((work_dir / "results.json").read_text()) if (work_dir / "results.json").is_file() else {}
+    )
     results: dict = {
         "threads": threads,
         "specialization": done.get("specialization")
@@ -94,7 +97,7 @@ def markdown(all_results: list[dict], seconds: float, command: str) -> str:
         "floats differently, as another CPU does). Recipe: conv patch stem, full-resolution heat-map heads, "
         "detection told the eye's pixel (`medicane_hf/training/learning_check.py`). Every figure is on storms "
         "no run trained on (55 Medicane clips among 600 held-out detection clips; 24 + 31 tracking clips); "
-        "\"untrained\" = the same evaluation of a freshly initialised model of the same config.",
+        '"untrained" = the same evaluation of a freshly initialised model of the same config.',
         "",
         "| threads | specialization: validation loss fall |",
         "|---|---|",
@@ -211,7 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         work_dir = Path(args.work_dir or tmp)
         children = []
         for n in args.threads:
-            command = [sys.executable, __file__, "--one", str(n), "--work_dir", str(work_dir / f"threads-{n}")]
+            command = [
+                sys.executable,
+                __file__,
+                "--one",
+                str(n),
+                "--work_dir",
+                str(work_dir / f"threads-{n}"),
+            ]
             seeds = args.seeds if n == 1 else args.seeds_beyond_one_thread
             children.append(subprocess.Popen(command + ["--seeds", *map(str, seeds)]))
             if not args.parallel and children[-1].wait():

@@ -140,7 +140,9 @@ def run(n_frames: int, n_clips: int, repeats: int) -> str:
         stores, pack_rates = {}, {}
         for name, compression in (("raw", None), ("zlib", "zlib")):
             start = time.perf_counter()
-            stores[name] = FrameStore.pack(PngFolderSource(scan.frames), tmp_path / f"store_{name}", compression=compression)
+            stores[name] = FrameStore.pack(
+                PngFolderSource(scan.frames), tmp_path / f"store_{name}", compression=compression
+            )
             pack_rates[name] = n_frames / (time.perf_counter() - start)
 
         # Correctness before speed: every layout must deliver the same pixels.

@@ -365,7 +365,9 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
                         "must be square and a power of two"
                     )
         if not 1 <= self.heatmap_frames <= self.num_frames:
-            raise ValueError(f"heatmap_frames={self.heatmap_frames} must be in 1..num_frames ({self.num_frames})")
+            raise ValueError(
+                f"heatmap_frames={self.heatmap_frames} must be in 1..num_frames ({self.num_frames})"
+            )
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate={self.drop_path_rate} must be in [0, 1)")
         for key in ("image_mean", "image_std"):

@@ -297,7 +297,9 @@ class MedicaneVideoMAEConvPatchEmbeddings(nn.Module):
             patches = patches[~bool_masked_pos].reshape(batch, -1, patches.shape[-1])
         tokens = patches.shape[1]
         images = patches.reshape(-1, self.tubelet_size, patch_h, patch_w, self.num_channels)
-        images = images.permute(0, 1, 4, 2, 3).reshape(-1, self.tubelet_size * self.num_channels, patch_h, patch_w)
+        images = images.permute(0, 1, 4, 2, 3).reshape(
+            -1, self.tubelet_size * self.num_channels, patch_h, patch_w
+        )
         for conv in self.stem:
             images = F.gelu(conv(images))
         return self.projection(images.reshape(batch, tokens, -1))  # [B * n, c, 1, 1] -> [B, n, hidden]
@@ -784,7 +786,9 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
         self.fc_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         pixels = config.detection_pooling == "heatmap"
         self.heatmap_head = PixelHead(config) if pixels else None
-        self.classifier = nn.Linear(config.heatmap_channels if pixels else config.hidden_size, config.num_labels)
+        self.classifier = nn.Linear(
+            config.heatmap_channels if pixels else config.hidden_size, config.num_labels
+        )
         self.pool_score = (
             TokenScore(config.hidden_size, 1) if config.detection_pooling == "attention" else None
         )
@@ -915,7 +919,12 @@ def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool 
     fx, fy = x - x0, y - y0
     target = torch.zeros_like(logits)
     rows = torch.arange(logits.shape[0], device=logits.device)
-    for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+    for dx, dy, weight in (
+        (0, 0, (1 - fx) * (1 - fy)),
+        (1, 0, fx * (1 - fy)),
+        (0, 1, (1 - fx) * fy),
+        (1, 1, fx * fy),
+    ):
         index = ((y0 + dy).clamp(max=height - 1) * width + (x0 + dx).clamp(max=width - 1)).long()
         target.index_put_((rows, index), weight, accumulate=True)
     return -(target * logits.log_softmax(dim=-1)).sum(dim=-1).mean()
@@ -959,7 +968,9 @@ class PixelHead(nn.Module):
         self.heatmap_mix = StemConv2d(width, width, 3, padding=1)
         self.heatmap_score = nn.Conv2d(width, 1, 1)
 
-    def forward(self, last_tokens: torch.Tensor, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, last_tokens: torch.Tensor, pixel_values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pixel features ``[B, heatmap_channels, H, W]`` and logits ``[B, H, W]``.
 
         Args:
@@ -1050,7 +1061,10 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
         return normalized.float() * scale + centre
 
     def compute_loss(
-        self, normalized_prediction: torch.Tensor, labels: torch.Tensor, heat_logits: torch.Tensor | None = None
+        self,
+        normalized_prediction: torch.Tensor,
+        labels: torch.Tensor,
+        heat_logits: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """MSE or Huber (``config.tracking_loss``) between the prediction and ``labels`` (pixels ``[B, 2]``), plus
         ``tracking_centre_loss_weight`` x the sub-pixel `centre_loss` of the heat map when ``heat_logits``
@@ -1061,7 +1075,9 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
             )
         target = self.normalize_targets(labels)
         if heat_logits is not None and self.config.tracking_centre_loss_weight > 0:
-            extra = self.config.tracking_centre_loss_weight * centre_loss(heat_logits, labels.float(), subpixel=True)
+            extra = self.config.tracking_centre_loss_weight * centre_loss(
+                heat_logits, labels.float(), subpixel=True
+            )
         else:
             extra = 0.0
         if self.config.tracking_loss == "huber":
@@ -1099,7 +1115,11 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
             heat_logits, normalized = None, self.regressor(embeddings)
         else:
             heat_logits, normalized = None, self._token_argmax(outputs.last_hidden_state)
-        loss = None if labels is None else self.compute_loss(normalized, labels.to(normalized.device), heat_logits)
+        loss = (
+            None
+            if labels is None
+            else self.compute_loss(normalized, labels.to(normalized.device), heat_logits)
+        )
         return MedicaneVideoMAETrackingOutput(
             loss=loss,
             logits=self.denormalize_targets(normalized),

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 # (benchmarks/RESULTS.md, section "learning"):
 SPECIALIZATION_FALL = 0.30  # worst 0.851: margin 0.55; untrained 0 (the first evaluation is at step 0)
 DETECTION_HELD_OUT_AUC = 0.90  # worst 0.964: margin 0.064; untrained at most 0.623
-DETECTION_TEST_BALANCED_ACCURACY = 0.85  # at the validation threshold; worst 0.928: margin 0.078; untrained <= 0.525
+# at the validation threshold; worst 0.928: margin 0.078; untrained <= 0.525
+DETECTION_TEST_BALANCED_ACCURACY = 0.85
 TRACKING_WORST_RATIO = 0.05  # median error / the better model-free guess, worst of validation and test; worst
 # measured 0.0051 (0.10 px against 19 px): margin 10x; untrained (a near-flat map: the tile centre) 1.34-1.36
 
@@ -38,7 +39,9 @@ def specialization(dataset_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="module")
-def detection(dataset_dir: Path, specialization, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def detection(
+    dataset_dir: Path, specialization, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("detection")
     figures = run_stage("detection", dataset_dir, out, 600, LearningBudget(), specialization[0] / "best")
     return out, figures

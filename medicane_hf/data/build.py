@@ -492,7 +492,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--pattern", default=DEFAULT_FRAME_PATTERN, help="strftime pattern of frame file names")
     tiles = TileLayout()  # the defaults, declared once in clips.TileLayout
-    p.add_argument("--tile-size", type=int, help=f"tile side, px (default: grid file, else {tiles.tile_size})")
+    p.add_argument(
+        "--tile-size", type=int, help=f"tile side, px (default: grid file, else {tiles.tile_size})"
+    )
     p.add_argument(
         "--stride-x", type=int, help=f"tile stride in x, px (default: grid file, else {tiles.stride_x})"
     )

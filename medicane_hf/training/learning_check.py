@@ -135,7 +135,9 @@ def predict(model: torch.nn.Module, dataset: Dataset, batch_size: int = 32) -> n
     outputs = []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
         logits = model(pixel_values=batch["pixel_values"]).logits.float()
-        outputs.append(logits.softmax(dim=-1)[:, 1] if isinstance(model, MedicaneVideoMAEForDetection) else logits)
+        outputs.append(
+            logits.softmax(dim=-1)[:, 1] if isinstance(model, MedicaneVideoMAEForDetection) else logits
+        )
     return torch.cat(outputs).numpy().astype(np.float64)
 
 

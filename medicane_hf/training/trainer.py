@@ -125,7 +125,9 @@ class MedicaneTrainer(Trainer):
         **kwargs: Any,
     ) -> None:
         if "compute_metrics" in kwargs:
-            raise TypeError("MedicaneTrainer takes metrics_fn (which sees the evaluated dataset), not compute_metrics")
+            raise TypeError(
+                "MedicaneTrainer takes metrics_fn (which sees the evaluated dataset), not compute_metrics"
+            )
         # Set once: Trainer calls it with the predictions only; `_compute_metrics` finds the dataset in the
         # evaluation in progress (`_Evaluation`), so nothing is rebound per call.
         with_metrics = metrics_fn is not None and predictions_fn is not None

@@ -26,7 +26,8 @@ def _clip(batch: int = 2, seed: int = 0) -> torch.Tensor:
 
 def test_conv_stem_channels_halve_down_to_one_value_per_patch() -> None:
     config = _config()
-    assert config.stem_channels == [8, 16, 32, 64, 96]  # 16-px patch: full resolution + 4 halvings, capped at 96
+    # 16-px patch: full resolution + 4 halvings, capped at 96
+    assert config.stem_channels == [8, 16, 32, 64, 96]
     stem = MedicaneVideoMAEForTracking(config).videomae.embeddings.patch_embeddings
     assert [conv.stride[0] for conv in stem.stem] == [1, 2, 2, 2, 2]
     assert stem(_clip()).shape == (2, config.num_tokens, config.hidden_size)
@@ -116,4 +117,6 @@ def test_subpixel_centre_loss_is_smallest_where_the_soft_argmax_is_the_centre() 
     torch.testing.assert_close(soft_argmax_2d(logits[:1]), centre[:1], atol=0.05, rtol=0)
     assert logits.grad[1].abs().sum() == 0  # a row without a centre does not count
     # the one-pixel (detection) target puts every weight on the rounded pixel instead
-    assert centre_loss(torch.zeros(1, 64, 64), centre[:1]).item() == pytest.approx(float(torch.log(torch.tensor(4096.0))))
+    assert centre_loss(torch.zeros(1, 64, 64), centre[:1]).item() == pytest.approx(
+        float(torch.log(torch.tensor(4096.0)))
+    )

@@ -36,7 +36,6 @@ sys.exit(main(sys.argv[2], sys.argv[3:], callbacks=[KillAt(kill_at)] if kill_at 
 """
 
 
-
 def env() -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
@@ -114,7 +113,14 @@ def test_one_process_and_two_ddp_processes_follow_the_same_loss_curve(dataset_di
     # Attention pooling: the recipe's heat-map head adds a centre loss averaged over the Medicane rows of each
     # process's batch, so 1 and 2 processes weigh it differently (see `centre_loss`); the plumbing under test
     # (data split, gradient averaging, evaluation gather) is the same for every head.
-    extra = ["--drop_path_rate", "0", "--class_weights", "none", "--config_overrides", "detection_pooling=attention"]
+    extra = [
+        "--drop_path_rate",
+        "0",
+        "--class_weights",
+        "none",
+        "--config_overrides",
+        "detection_pooling=attention",
+    ]
     one, two = tmp_path / "one", tmp_path / "two"
     run_stage(tmp_path, 0, "detection", flags(dataset_dir, one, batch=4) + extra)
     command = [

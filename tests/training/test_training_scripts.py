@@ -30,7 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-
 def quick_flags(dataset_dir: Path, output_dir: Path, steps: int = 4) -> list[str]:
     return [
         "--dataset_dir", str(dataset_dir),

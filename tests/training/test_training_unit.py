@@ -239,7 +239,9 @@ def test_a_loaded_model_keeps_its_patch_embedding_and_says_so(tmp_path, caplog):
     assert model.config.patch_embedding == "linear"
     assert "patch_embedding=linear; kept it (the requested conv applies to new models only)" in caplog.text
     assert not report.newly_initialised  # every encoder weight came from the checkpoint
-    new_model, _ = build_model(TASKS["specialization"], ModelArguments(patch_embedding="conv"), tiny_contract())
+    new_model, _ = build_model(
+        TASKS["specialization"], ModelArguments(patch_embedding="conv"), tiny_contract()
+    )
     assert new_model.config.patch_embedding == "conv"
 
 
