@@ -38,6 +38,7 @@ from transformers.utils import logging as hf_logging
 
 from medicane_hf.data.dataset_arrays import dataset_targets
 from medicane_hf.jsonable import jsonable
+from medicane_hf.processing_medicane import ContractMismatchError, DataContract, read_dataset_contract
 from medicane_hf.tasks import TASKS, FigureInputs, MetricContext, TaskSpec, get_task
 from medicane_hf.training.arguments import (
     ArgumentFileError,
@@ -49,7 +50,7 @@ from medicane_hf.training.arguments import (
 from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
 from medicane_hf.training.checkpoints import last_complete_checkpoint, remove_incomplete_checkpoints
 from medicane_hf.training.class_weights import parse_class_weights
-from medicane_hf.training.models import ContractMismatchError, EncoderNotLoadedError, build_model
+from medicane_hf.training.models import EncoderNotLoadedError, build_model
 from medicane_hf.training.optim import scaled_learning_rate
 from medicane_hf.training.seeding import PerSampleSeeded, SetEpochCallback
 from medicane_hf.training.trainer import MedicaneTrainer, NonFiniteLossError, save_model_folder
@@ -139,9 +140,9 @@ def _spread_subset(dataset: Dataset, limit: int | None) -> Dataset:
     return Subset(dataset, np.linspace(0, len(dataset) - 1, limit).round().astype(int).tolist())
 
 
-def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, dict[str, Any], dict[str, Dataset]]:
+def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, DataContract, dict[str, Dataset]]:
     """(dataset folder, data contract, {train, validation, test} datasets)."""
-    from medicane_hf.data.datasets import load_clip_datasets, read_dataset_contract
+    from medicane_hf.data.datasets import load_clip_datasets
 
     if args.data.dataset_dir:
         dataset_dir = Path(args.data.dataset_dir)
@@ -232,13 +233,11 @@ def plan_run(task: TaskSpec, args: ParsedArguments, splits: dict[str, Dataset], 
 # ---------------------------------------------------------------------------------------------- trainer
 
 
-def metric_context(task: TaskSpec, contract: dict[str, Any], splits: dict[str, Dataset]) -> MetricContext:
+def metric_context(task: TaskSpec, contract: DataContract, splits: dict[str, Dataset]) -> MetricContext:
     """Class names, grid and (tracking) the train-mean baseline for the stage's metrics."""
     from medicane_hf.data.geo import SeviriGrid
 
-    context = MetricContext(
-        class_names=list(contract["class_names"]), grid=SeviriGrid.from_dict(contract["grid"])
-    )
+    context = MetricContext(class_names=list(contract.class_names), grid=SeviriGrid.from_dict(contract.grid))
     if task.train_mean_baseline:
         context.baseline_xy = dataset_targets(splits["train"]).mean(axis=0)
     return context
@@ -408,7 +407,7 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     class_weights = None
     if task.class_weights:
         class_weights = parse_class_weights(
-            args.recipe.class_weights, splits["train"], len(contract["class_names"])
+            args.recipe.class_weights, splits["train"], len(contract.class_names)
         )
     # Seed before building the model, so that the seed covers the initialisation of new weights.
     set_seed(args.training.seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -12,6 +13,7 @@ from transformers import TrainerControl, TrainerState
 
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
 from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, MedicaneVideoMAEForPreTraining
+from medicane_hf.processing_medicane import ContractMismatchError, DataContract
 from medicane_hf.tasks import TASKS
 from medicane_hf.training.arguments import (
     ArgumentFileError,
@@ -29,28 +31,25 @@ from medicane_hf.training.checkpoints import (
     remove_incomplete_checkpoints,
 )
 from medicane_hf.training.class_weights import balanced_class_weights, parse_class_weights
-from medicane_hf.training.models import ContractMismatchError, EncoderNotLoadedError, build_model
+from medicane_hf.training.models import EncoderNotLoadedError, build_model
 from medicane_hf.training.optim import cosine_value, parameter_groups, scaled_learning_rate
 from medicane_hf.training.run import DatasetTooSmallError, check_train_size, stage_defaults
 
 
-def tiny_contract(**changes) -> dict:
+def tiny_contract(**changes) -> DataContract:
     """The data contract of a 64 px, 16-frame, 3-channel dataset."""
-    contract = {
-        "grid": {"width": 384, "height": 128},
-        "tiles": {"tile_size": 64, "stride_x": 64, "stride_y": 64},
-        "image_size": 64,
-        "num_channels": 3,
-        "num_frames": 16,
-        "frame_interval_minutes": 5,
-        "image_mean": [0.4, 0.5, 0.6],
-        "image_std": [0.2, 0.25, 0.3],
-        "class_names": ["background", "medicane"],
-        "id2label": {0: "background", 1: "medicane"},
-        "label2id": {"background": 0, "medicane": 1},
-    }
-    contract.update(changes)
-    return contract
+    contract = DataContract(
+        grid={"width": 384, "height": 128},
+        tiles={"tile_size": 64, "stride_x": 64, "stride_y": 64},
+        image_size=64,
+        num_channels=3,
+        num_frames=16,
+        frame_interval_minutes=5,
+        image_mean=(0.4, 0.5, 0.6),
+        image_std=(0.2, 0.25, 0.3),
+        class_names=("background", "medicane"),
+    )
+    return dataclasses.replace(contract, **changes)
 
 
 # ---------------------------------------------------------------------------------------------- arguments
