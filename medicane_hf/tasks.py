@@ -138,6 +138,7 @@ def _tracking_errors(inputs: FigureInputs, path: Path) -> None:
 def _reconstructions(inputs: FigureInputs, path: Path) -> None:
     """Originals, reconstructions and masks of the first validation clips (the decoder's own view)."""
     from medicane_hf.evaluation.plots import plot_reconstructions
+    from medicane_hf.evaluation.reconstructions import reconstruction_views
 
     trainer, dataset = inputs.trainer, inputs.splits["validation"]
     model = trainer.accelerator.unwrap_model(trainer.model).eval()
@@ -145,10 +146,7 @@ def _reconstructions(inputs: FigureInputs, path: Path) -> None:
     pixel_values = torch.stack([dataset[i]["pixel_values"] for i in range(count)]).to(trainer.args.device)
     generator = torch.Generator(device=pixel_values.device).manual_seed(trainer.args.seed)
     outputs = model(pixel_values, generator=generator)
-    original = model.masked_video(pixel_values, torch.zeros_like(outputs.bool_masked_pos)).clamp(0, 1)
-    reconstruction = model.reconstruct_video(pixel_values, outputs)
-    hidden = model.masked_video(pixel_values, outputs.bool_masked_pos, fill=-1.0)
-    mask_video = (hidden < 0).all(dim=2)
+    original, reconstruction, mask_video = reconstruction_views(model, pixel_values, outputs)
     plot_reconstructions(original.cpu(), reconstruction.cpu(), mask_video.cpu(), path)
 
 
