@@ -44,7 +44,7 @@ from medicane_hf.training.arguments import (
     ArgumentFileError,
     ParsedArguments,
     arguments_as_dict,
-    parse_arguments,
+    parse_stage_arguments,
     save_arguments,
 )
 from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
@@ -80,33 +80,6 @@ class RunPlan:
 
 
 # ---------------------------------------------------------------------------------------------- arguments
-
-
-def stage_defaults(task: TaskSpec, quick: bool) -> dict[str, Any]:
-    """Argument defaults of a stage: its recipe, plus the short schedule of the no-argument run."""
-    defaults = {
-        **task.recipe,
-        **device_defaults(),
-        "metric_for_best_model": task.metric_for_best_model,
-        "greater_is_better": task.greater_is_better,
-        "output_dir": str(task.output_dir()),
-    }
-    if quick:
-        defaults.update(task.quick_run)
-        defaults["output_dir"] = str(task.default_output_dir(task.quick_run.get("preset", "tiny")))
-    return defaults
-
-
-def device_defaults() -> dict[str, Any]:
-    """`use_cpu` when the launcher asks for the CPU (ACCELERATE_USE_CPU), or starts several processes on a
-    machine without GPUs.
-
-    Without it, processes started by `accelerate launch` on a CPU-only machine do not join one process
-    group: each would train alone on the whole data.
-    """
-    asked = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return {"use_cpu": True} if asked or (several and not torch.cuda.is_available()) else {}
 
 
 def check_processes_joined(args: ParsedArguments) -> None:
@@ -386,7 +359,7 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     """Train stage `stage` with arguments `argv`; returns the test metrics. Raises on errors."""
     task = get_task(stage)
     quick = len(argv) == 0
-    args = parse_arguments(argv, stage_defaults(task, quick))
+    args = parse_stage_arguments(task, argv)
     _setup_logging(args)
     check_processes_joined(args)
     if quick:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,10 +19,14 @@ from medicane_hf.tasks import TASKS
 from medicane_hf.training.arguments import (
     ArgumentFileError,
     ModelArguments,
+    arguments_as_dict,
     config_overrides,
+    help_epilog,
     make_parser,
     parse_arguments,
+    parse_stage_arguments,
     save_arguments,
+    stage_defaults,
 )
 from medicane_hf.training.callbacks import WeightDecayScheduleCallback
 from medicane_hf.training.checkpoints import (
@@ -33,7 +38,7 @@ from medicane_hf.training.checkpoints import (
 from medicane_hf.training.class_weights import balanced_class_weights, parse_class_weights
 from medicane_hf.training.models import EncoderNotLoadedError, build_model
 from medicane_hf.training.optim import cosine_value, parameter_groups, scaled_learning_rate
-from medicane_hf.training.run import DatasetTooSmallError, check_train_size, stage_defaults
+from medicane_hf.training.run import DatasetTooSmallError, check_train_size
 
 
 def tiny_contract(**changes) -> DataContract:
@@ -88,6 +93,30 @@ def test_help_documents_every_recipe_argument():
     ):
         assert flag in text
     assert "total_batch / 256" in text
+
+
+@pytest.mark.parametrize("stage", list(TASKS))
+def test_help_lists_exactly_what_a_run_with_no_arguments_changes(stage):
+    task = TASKS[stage]
+    epilog = help_epilog(task)
+    listed = epilog.split("tiny model) uses:")[1].split("\n\n")[0].split("It starts from")[0].split()
+    shown = dict(token.split("=", 1) for token in listed)
+    no_arguments = arguments_as_dict(parse_stage_arguments(task, []))
+    with_flags = arguments_as_dict(parse_stage_arguments(task, ["--seed", str(task.recipe["seed"])]))
+    assert {key: str(no_arguments[key]) for key in shown} == shown  # each figure is the one that run uses
+    assert {key for key in no_arguments if no_arguments[key] != with_flags[key]} == set(shown)  # none missing
+    assert "max_steps" in shown and shown["output_dir"] == f"outputs/{stage}-tiny-default"
+
+
+def test_help_after_a_config_file_shows_the_file_values(capsys):
+    config = str(Path(__file__).resolve().parents[2] / "configs" / "detection" / "small.yaml")
+    with pytest.raises(SystemExit) as stopped:
+        parse_stage_arguments(TASKS["detection"], [config, "--help"])
+    assert stopped.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    # small.yaml's batch, not the 8 of the recipe
+    assert "The batch size per device for training. (default: 32)" in text
+    assert f"Defaults above: {config}, and the detection recipe" in text
 
 
 def test_saved_arguments_parse_back_to_the_same_run(tmp_path):
@@ -277,8 +306,6 @@ def test_every_stage_declares_its_best_metric():
 @pytest.mark.parametrize("stage_folder", ["specialization", "detection", "tracking"])
 @pytest.mark.parametrize("preset", ["tiny", "small", "base", "giant"])
 def test_every_shipped_config_parses(stage_folder, preset):
-    from pathlib import Path
-
     path = Path(__file__).resolve().parents[2] / "configs" / stage_folder / f"{preset}.yaml"
     stage = stage_folder  # configs/<stage>/: one name per stage
     # --use_cpu: the GPU presets ask for bf16, which TrainingArguments checks against the machine
