@@ -31,16 +31,14 @@ import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from medicane_hf.jsonable import jsonable
-
-if TYPE_CHECKING:
-    from medicane_hf.tasks import TaskSpec
+from medicane_hf.tasks import TASKS, TaskSpec
 
 
 @dataclass
@@ -253,16 +251,17 @@ def read_yaml_arguments(path: str | Path, known: set[str]) -> dict[str, Any]:
 
 
 def parse_arguments(
-    argv: list[str], stage_defaults: dict[str, Any] | None = None, epilog: str | None = None
+    argv: list[str], defaults: dict[str, Any] | None = None, epilog: str | None = None
 ) -> ParsedArguments:
     """Parse `argv`: an optional YAML file first, then flags that override it.
 
-    `stage_defaults` sits between the dataclass defaults and the file; `epilog` closes `--help`.
+    `defaults` (a stage's, `stage_defaults`) sit between the dataclass defaults and the file; `epilog` closes
+    `--help`.
     """
     parser = make_parser(epilog)
     known = _known_keys(parser)
-    if stage_defaults:
-        parser.set_defaults(**stage_defaults)
+    if defaults:
+        parser.set_defaults(**defaults)
     if _config_file(argv) is not None:
         parser.set_defaults(**read_yaml_arguments(argv[0], known))
         argv = argv[1:]
@@ -313,12 +312,12 @@ def no_argument_changes(task: TaskSpec) -> dict[str, Any]:
     return dict(sorted(changes.items()))
 
 
+HELP_WIDTH = 100
+
+
 def _wrapped(text: str, indent: str = "") -> list[str]:
     # argparse prints the epilog as given (RawDescriptionHelpFormatter): wrap it here, at the help's width
     return textwrap.wrap(text, width=HELP_WIDTH, initial_indent=indent, subsequent_indent=indent)
-
-
-HELP_WIDTH = 100
 
 
 def help_epilog(task: TaskSpec, config_file: str | None = None) -> str:
@@ -327,8 +326,6 @@ def help_epilog(task: TaskSpec, config_file: str | None = None) -> str:
     The no-argument paragraph lists `no_argument_changes` as ``key=value`` (a test reads it back against
     what such a run parses to).
     """
-    from medicane_hf.tasks import TASKS  # the registry imports the data layer: only needed for --help text
-
     if config_file is None:
         source = (
             f"the {task.name} recipe (medicane_hf/tasks.py), what a run with flags and no config file uses"
@@ -353,8 +350,8 @@ def help_epilog(task: TaskSpec, config_file: str | None = None) -> str:
     lines += [f"  scripts/{task.script} configs/{task.name}/small.yaml --help"]
     if task.preset_recipe:
         departures = "; ".join(
-            f"{preset}: " + ", ".join(f"{key}={value}" for key, value in changes.items())
-            for preset, changes in task.preset_recipe.items()
+            f"{preset}: " + ", ".join(f"{key}={value}" for key, value in departing.items())
+            for preset, departing in task.preset_recipe.items()
         )
         lines += _wrapped(f"Backbone sizes whose config files depart from the recipe: {departures}.")
     lines += _wrapped(
