@@ -1,21 +1,32 @@
 """The ``medicane-hf`` command.
 
 Each sub-command lives in the module that does the work and exposes
-``main(argv: list[str] | None) -> int``; this file only dispatches, importing
-lazily so that ``medicane-hf --help`` stays fast and one broken stage does not
-take the others down.
+``main(argv: list[str] | None) -> int`` and ``build_parser() -> argparse.ArgumentParser``;
+this file only dispatches, importing lazily so that ``medicane-hf --help`` stays
+fast and one broken stage does not take the others down.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("medicane_hf.data.synthetic.command", "Write a synthetic Mediterranean: frames + tracks file."),
     "build-dataset": ("medicane_hf.data.build", "Frames folder + tracks file -> packed store + clip index."),
-    "convert": ("medicane_hf.convert", "Old VideoMAE v2 .pth or HF VideoMAE -> save_pretrained folder."),
+    "convert": (
+        "medicane_hf.convert.command",
+        "Old VideoMAE v2 .pth or HF VideoMAE -> save_pretrained folder.",
+    ),
 }
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The argument parser of sub-command `name`: parse a command line with it without running the command."""
+    if name not in SUBCOMMANDS:
+        raise ValueError(f"unknown command {name!r}; the commands are {tuple(SUBCOMMANDS)}")
+    return importlib.import_module(SUBCOMMANDS[name][0]).build_parser()
 
 
 def _usage() -> str:

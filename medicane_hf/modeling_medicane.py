@@ -720,58 +720,6 @@ class MedicaneVideoMAEForPreTraining(MedicaneVideoMAEPreTrainedModel):
         weight = weights.to(per_token.dtype)
         return (per_token * weight).sum() / weight.sum().clamp(min=1.0)
 
-    # -------------------------------------------------------------- plotting helpers
-
-    def _to_video(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``[B, N, patch_dim]`` in 0..1 units -> ``[B, T, C, H, W]``."""
-        config = self.config
-        return unpatchify(
-            tokens, config.token_grid, config.tubelet_size, config.patch_height_width, config.num_channels
-        )
-
-    @torch.no_grad()
-    def input_video(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """The input clip back in 0..1 units (``pixel_values * image_std + image_mean``): ``[B, T, C, H, W]``."""
-        return self._to_video(self.pixel_targets(pixel_values).float()).clamp(0.0, 1.0)
-
-    @torch.no_grad()
-    def mask_to_video(self, mask: torch.Tensor) -> torch.Tensor:
-        """A token mask bool ``[B, N]`` as a pixel mask bool ``[B, T, H, W]`` (each token covers its tubelet)."""
-        config = self.config
-        patch_h, patch_w = config.patch_height_width
-        grid_t, grid_h, grid_w = config.token_grid
-        pixels = mask.bool().reshape(-1, grid_t, grid_h, grid_w)
-        pixels = pixels.repeat_interleave(config.tubelet_size, 1).repeat_interleave(patch_h, 2)
-        return pixels.repeat_interleave(patch_w, 3)
-
-    @torch.no_grad()
-    def reconstruct_video(
-        self, pixel_values: torch.Tensor, outputs: MedicaneVideoMAEPreTrainingOutput
-    ) -> torch.Tensor:
-        """The input clip in 0..1 units with every decoded token replaced by its reconstruction: ``[B, T, C, H, W]``.
-
-        With ``norm_pix_loss`` the prediction is per-patch normalised; it is brought back to pixels with the true
-        patch's mean and std (as the VideoMAE authors do for their figures). Clamped to 0..1.
-        """
-        patches = self.pixel_targets(pixel_values).float()
-        positions = outputs.decoded_positions
-        predicted = outputs.logits.float()
-        if self.config.norm_pix_loss:
-            predicted = denormalize_patches(
-                predicted, _gather_tokens(patches, positions), self.config.num_channels
-            )
-        index = positions.unsqueeze(-1).expand(-1, -1, patches.shape[-1])
-        return self._to_video(patches.scatter(1, index, predicted)).clamp(0.0, 1.0)
-
-    @torch.no_grad()
-    def masked_video(
-        self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor, fill: float = 0.5
-    ) -> torch.Tensor:
-        """The input clip in 0..1 units with the tokens hidden from the encoder set to ``fill``: ``[B, T, C, H, W]``."""
-        patches = self.pixel_targets(pixel_values).float()
-        patches = patches.masked_fill(bool_masked_pos.bool().unsqueeze(-1), fill)
-        return self._to_video(patches)
-
 
 class TokenScore(nn.Linear):
     """Linear(hidden, 1) scoring each token for attention pooling; initialised to zero (uniform weights)."""

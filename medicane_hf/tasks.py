@@ -142,7 +142,9 @@ def calibrate_tracking(prediction: EvalPrediction, context: MetricContext, confi
         return {}
     target = np.asarray(prediction.label_ids, dtype=np.float64).reshape(-1, 2)
     error = np.hypot(*(values[:, :2] - target).T)
-    return {"tracking_spread_scale": float(config.tracking_spread_scale) * fit_spread_scale(error, values[:, 2])}
+    return {
+        "tracking_spread_scale": float(config.tracking_spread_scale) * fit_spread_scale(error, values[:, 2])
+    }
 
 
 def _logits(outputs: Any) -> torch.Tensor:
@@ -199,6 +201,7 @@ def _tracking_errors(inputs: FigureInputs, path: Path) -> None:
 def _reconstructions(inputs: FigureInputs, path: Path) -> None:
     """Originals, reconstructions and masks of the first validation clips (the decoder's own view)."""
     from medicane_hf.evaluation.plots import plot_reconstructions
+    from medicane_hf.evaluation.reconstructions import reconstruction_views
 
     trainer, dataset = inputs.trainer, inputs.splits["validation"]
     model = trainer.accelerator.unwrap_model(trainer.model).eval()
@@ -206,10 +209,7 @@ def _reconstructions(inputs: FigureInputs, path: Path) -> None:
     pixel_values = torch.stack([dataset[i]["pixel_values"] for i in range(count)]).to(trainer.args.device)
     generator = torch.Generator(device=pixel_values.device).manual_seed(trainer.args.seed)
     outputs = model(pixel_values, generator=generator)
-    original = model.masked_video(pixel_values, torch.zeros_like(outputs.bool_masked_pos)).clamp(0, 1)
-    reconstruction = model.reconstruct_video(pixel_values, outputs)
-    hidden = model.masked_video(pixel_values, outputs.bool_masked_pos, fill=-1.0)
-    mask_video = (hidden < 0).all(dim=2)
+    original, reconstruction, mask_video = reconstruction_views(model, pixel_values, outputs)
     plot_reconstructions(original.cpu(), reconstruction.cpu(), mask_video.cpu(), path)
 
 

@@ -66,7 +66,11 @@ def test_metrics_return_what_they_compute() -> None:
     # the context is an input (what the metrics need, the calibration chosen on validation); no metric writes it
     assert dataclasses.asdict(context) == before
     assert {f.name for f in dataclasses.fields(MetricContext)} == {
-        "class_names", "grid", "baseline_xy", "detection_temperature", "detection_threshold"
+        "class_names",
+        "grid",
+        "baseline_xy",
+        "detection_temperature",
+        "detection_threshold",
     }
 
 
@@ -75,7 +79,9 @@ def test_detection_metrics_use_the_calibration_in_the_context() -> None:
     logits = np.array([[0.0, 0.0], [0.0, 0.5], [0.0, 1.0], [0.0, 2.0]])
     labels = np.array([0, 0, 1, 1])
     argmax = TASKS["detection"].metrics_fn(EvalPrediction(logits, labels), None, MetricContext())
-    assert argmax.scalars["far"] == pytest.approx(1 / 3)  # gaps 0.5, 1, 2 are Medicane by arg-max (gap 0: class 0)
+    assert argmax.scalars["far"] == pytest.approx(
+        1 / 3
+    )  # gaps 0.5, 1, 2 are Medicane by arg-max (gap 0: class 0)
     chosen = MetricContext(detection_threshold=0.7)
     at_threshold = TASKS["detection"].metrics_fn(EvalPrediction(logits, labels), None, chosen)
     assert at_threshold.scalars["balanced_accuracy"] == 1.0 and at_threshold.scalars["far"] == 0.0
@@ -95,14 +101,24 @@ def test_calibration_of_each_stage_is_chosen_from_validation_predictions() -> No
     chosen = TASKS["detection"].calibrate_fn(EvalPrediction(over_confident, labels), MetricContext(), config)
     assert 3.5 < chosen["detection_temperature"] < 7.0
     assert 0.2 < chosen["detection_threshold"] < 0.8
-    assert TASKS["detection"].calibrate_fn(EvalPrediction(over_confident, np.zeros(400, int)), MetricContext(), config) == {}
+    assert (
+        TASKS["detection"].calibrate_fn(
+            EvalPrediction(over_confident, np.zeros(400, int)), MetricContext(), config
+        )
+        == {}
+    )
     # tracking: errors drawn with sigma 2 px, spreads that say 1 px (and a scale already at 1.5) -> 2 x 1.5 = 3
     centre = rng.normal(0, 2.0, (4000, 2))
     predictions = np.c_[centre, np.ones(4000)]
     config.tracking_spread_scale = 1.5
-    chosen = TASKS["tracking"].calibrate_fn(EvalPrediction(predictions, np.zeros((4000, 2))), MetricContext(), config)
+    chosen = TASKS["tracking"].calibrate_fn(
+        EvalPrediction(predictions, np.zeros((4000, 2))), MetricContext(), config
+    )
     assert chosen["tracking_spread_scale"] == pytest.approx(3.0, rel=0.05)
-    assert TASKS["tracking"].calibrate_fn(EvalPrediction(centre, np.zeros((4000, 2))), MetricContext(), config) == {}
+    assert (
+        TASKS["tracking"].calibrate_fn(EvalPrediction(centre, np.zeros((4000, 2))), MetricContext(), config)
+        == {}
+    )
 
 
 @pytest.mark.parametrize("name", list(TASKS))

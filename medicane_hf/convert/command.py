@@ -12,7 +12,7 @@ from medicane_hf.convert.pipeline import convert_with_options
 from medicane_hf.convert.report import ConversionError
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     """Flags in `ConversionOptions` order; options sharing a metadata ``group`` exclude each other."""
     parser = argparse.ArgumentParser(
         prog="medicane-hf convert",
@@ -58,7 +58,7 @@ def _options(args: argparse.Namespace) -> ConversionOptions:
 
 def main(argv: list[str] | None = None) -> int:
     """``medicane-hf convert``: returns 0 on success, 1 on a conversion error (printed to stderr)."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.out.exists() and not args.out.is_dir():
         print(f"medicane-hf convert: --out {args.out} is a file, not a folder", file=sys.stderr)
         return 1

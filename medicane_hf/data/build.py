@@ -477,7 +477,8 @@ def _fractions(text: str) -> tuple[float, float, float]:
     return parts[0], parts[1], parts[2]
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The flags of ``medicane-hf build-dataset`` (what its ``--help`` prints)."""
     p = argparse.ArgumentParser(
         prog="medicane-hf build-dataset",
         description="Frames folder + tracks file -> packed frame store + clip index (train/validation/test/pretrain).",
@@ -542,7 +543,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``medicane-hf build-dataset``; returns the exit code."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         clip_settings = ClipSettings(
             num_frames=args.num_frames,

@@ -1,7 +1,8 @@
 """torch datasets over a build-dataset folder: clips are cut from the packed store when sampled.
 
 Every item is a dict ``{"pixel_values": float32 [T, C, H, W], "labels": ...}`` with
-``pixel_values`` scaled to 0..1 and normalised with the data's own mean/std:
+``pixel_values`` scaled to 0..1 and normalised with the data's own mean/std by
+`medicane_hf.processing_medicane.to_pixel_values` (the path inference takes too):
 
 - ``DetectionDataset``: ``labels`` int64 scalar (0 background, 1 medicane, 2 neighbouring);
 - ``TrackingDataset``: only clips with a target; ``labels`` float32 ``[2]`` = (x, y) of the
@@ -29,10 +30,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from medicane_hf.data.clips import ClipSettings, TileLayout
 from medicane_hf.data.frames import FrameStore
 from medicane_hf.data.index import frame_index_array, load_index
-from medicane_hf.data.transforms import MultiScaleCrop, to_model_input
+from medicane_hf.data.transforms import MultiScaleCrop
+from medicane_hf.processing_medicane import DataContract, read_dataset_contract, to_pixel_values
 
 __all__ = [
     "DATASET_KINDS",
@@ -43,8 +44,6 @@ __all__ = [
     "TrackingDataset",
     "balanced_oversampling",
     "load_clip_datasets",
-    "read_dataset_contract",
-    "read_normalization",
     "rotate_point",
 ]
 
@@ -53,19 +52,6 @@ __all__ = [
 DEFAULT_TRAIN_SHIFT_FRACTION = 0.25
 Transform = Callable[[torch.Tensor], torch.Tensor]
 StoreLike = FrameStore | str | os.PathLike[str]
-
-
-def read_normalization(dataset_dir: str | os.PathLike[str]) -> dict[str, list[float]]:
-    """``DIR/normalization.json`` -> ``{"image_mean": [C], "image_std": [C]}`` (0..1 units)."""
-    path = Path(dataset_dir) / "normalization.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {dataset_dir} is not a complete build-dataset folder")
-    with open(path) as f:
-        stats = json.load(f)
-    for key in ("image_mean", "image_std"):
-        if key not in stats:
-            raise ValueError(f"{path} has no {key!r}")
-    return {"image_mean": list(stats["image_mean"]), "image_std": list(stats["image_std"])}
 
 
 def _tile_size_of(store: StoreLike) -> int:
@@ -139,7 +125,7 @@ class ClipVideoDataset(_StoreMixin, Dataset):
         clip = self.store.read_clip(
             self.frame_indices[i], int(self.y0[i]) + dy, int(self.x0[i]) + dx, self.tile_size, self.tile_size
         )
-        return to_model_input(clip, self.mean, self.std, self.transform)
+        return to_pixel_values(clip, self.mean, self.std, self.transform)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         return {"pixel_values": self.pixel_values(i)}
@@ -264,9 +250,7 @@ def _check_shift(max_shift: int, shift_margin: int, tile_size: int) -> None:
         )
 
 
-def _group_rows_by_time(
-    values: np.ndarray, times: np.ndarray, keep: np.ndarray
-) -> dict[Any, np.ndarray]:
+def _group_rows_by_time(values: np.ndarray, times: np.ndarray, keep: np.ndarray) -> dict[Any, np.ndarray]:
     """``{time: values[rows kept at that time]}`` in one sort (a mask per time would be O(times x rows))."""
     rows = np.flatnonzero(keep)
     unique_times, group = np.unique(times[rows], return_inverse=True)
@@ -427,7 +411,7 @@ class PretrainingDataset(_StoreMixin, Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         x0, y0 = self._offset()
         clip = self.store.read_clip(self.frame_indices[i], y0, x0, self.tile_size, self.tile_size)
-        return {"pixel_values": to_model_input(clip, self.mean, self.std, self.crop)}
+        return {"pixel_values": to_pixel_values(clip, self.mean, self.std, self.crop)}
 
 
 def balanced_oversampling(labels: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -459,37 +443,6 @@ def balanced_oversampling(labels: np.ndarray, seed: int = 0) -> np.ndarray:
         rows.append(np.tile(members, repeats))
         rows.append(rng.choice(members, size=rest, replace=False))
     return np.sort(np.concatenate(rows))
-
-
-def read_dataset_contract(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """What a model trained on this folder must expect (the trainer copies it into the model config).
-
-    Returns:
-        dict with ``grid`` (SeviriGrid dict), ``tiles`` (TileLayout dict), ``image_size`` (tile
-        side), ``num_channels``, ``num_frames``, ``frame_interval_minutes``, ``image_mean``,
-        ``image_std`` (0..1 units), ``class_names``, ``id2label``, ``label2id``.
-    """
-    path = Path(dataset_dir) / "dataset_info.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {dataset_dir} is not a complete build-dataset folder")
-    with open(path) as f:
-        info = json.load(f)
-    settings = ClipSettings.from_dict(info["settings"]["clips"])
-    norm = read_normalization(dataset_dir)
-    class_names = list(info.get("class_names", settings.class_names))
-    return {
-        "grid": info["grid"],
-        "tiles": info["tiles"],
-        "image_size": int(info["tiles"]["tile_size"]),
-        "num_channels": int(info.get("num_channels", len(norm["image_mean"]))),
-        "num_frames": settings.num_frames,
-        "frame_interval_minutes": settings.frame_interval_minutes,
-        "image_mean": norm["image_mean"],
-        "image_std": norm["image_std"],
-        "class_names": class_names,
-        "id2label": {i: name for i, name in enumerate(class_names)},
-        "label2id": {name: i for i, name in enumerate(class_names)},
-    }
 
 
 def load_clip_datasets(
@@ -561,32 +514,33 @@ class _LoadOptions:
     train_shift_margin: int = 8
 
 
-def _norm(contract: dict[str, Any]) -> dict[str, list[float]]:
-    return {"image_mean": contract["image_mean"], "image_std": contract["image_std"]}
-
-
 def _pretraining_split(
-    split: str, index: Any, store: FrameStore, contract: dict[str, Any], options: _LoadOptions
+    split: str, index: Any, store: FrameStore, contract: DataContract, options: _LoadOptions
 ) -> Dataset:
     """Train: unlabelled windows, random tile + multi-scale crop; validation/test: labelled clips, no labels."""
-    tile = contract["image_size"]
+    tile = contract.image_size
     if split != "train":
-        return ClipVideoDataset(index[split], store, _norm(contract), None, tile)
-    layout = TileLayout.from_dict(contract["tiles"])
-    tiles = None if options.any_position else layout.offsets(store.width, store.height)
+        return ClipVideoDataset(index[split], store, contract.normalization, None, tile)
+    tiles = None if options.any_position else contract.tile_offsets(store.width, store.height)
     crop = options.train_transform if options.train_transform is not None else MultiScaleCrop(tile)
-    return PretrainingDataset(index["pretrain"], store, _norm(contract), tile, tiles=tiles, crop=crop)
+    return PretrainingDataset(index["pretrain"], store, contract.normalization, tile, tiles=tiles, crop=crop)
 
 
 def _detection_split(
-    split: str, index: Any, store: FrameStore, contract: dict[str, Any], options: _LoadOptions
+    split: str, index: Any, store: FrameStore, contract: DataContract, options: _LoadOptions
 ) -> Dataset:
     """Class labels; the train split shifted and (by default) oversampled to balance the classes."""
-    tile = contract["image_size"]
+    tile = contract.image_size
     transform = options.train_transform if split == "train" else None
     shift = _train_shift(tile, options.train_max_shift) if split == "train" else 0
     detection = DetectionDataset(
-        index[split], store, _norm(contract), transform, tile, max_shift=shift, shift_margin=options.train_shift_margin
+        index[split],
+        store,
+        contract.normalization,
+        transform,
+        tile,
+        max_shift=shift,
+        shift_margin=options.train_shift_margin,
     )
     if split == "train" and options.balance_train_classes and len(detection) > 0:
         return Subset(detection, balanced_oversampling(detection.labels).tolist())
@@ -594,13 +548,13 @@ def _detection_split(
 
 
 def _tracking_split(
-    split: str, index: Any, store: FrameStore, contract: dict[str, Any], options: _LoadOptions
+    split: str, index: Any, store: FrameStore, contract: DataContract, options: _LoadOptions
 ) -> Dataset:
     """(x, y) targets; the train split shifted and turned by quarter turns (by default)."""
-    tile = contract["image_size"]
+    tile = contract.image_size
     train = split == "train"
     return TrackingDataset(
-        index[split], store, _norm(contract), options.train_transform if train else None, tile,
+        index[split], store, contract.normalization, options.train_transform if train else None, tile,
         max_shift=_train_shift(tile, options.train_max_shift) if train else 0,
         shift_margin=options.train_shift_margin,
         rot90=train and (options.train_rot90 is None or options.train_rot90),
@@ -608,7 +562,7 @@ def _tracking_split(
 
 
 # dataset kind (`TaskSpec.dataset_kind`) -> (split, index, store, contract, options) -> torch dataset
-DATASET_KINDS: dict[str, Callable[[str, Any, FrameStore, dict[str, Any], _LoadOptions], Dataset]] = {
+DATASET_KINDS: dict[str, Callable[[str, Any, FrameStore, DataContract, _LoadOptions], Dataset]] = {
     "pretraining": _pretraining_split,
     "detection": _detection_split,
     "tracking": _tracking_split,

@@ -1,8 +1,8 @@
-"""Clip tensors for the models: conversion, normalisation, augmentation. Pure torch.
+"""Augmentation of clips in 0..1 units. Pure torch.
 
-Order inside a dataset: ``clip_to_tensor`` (uint8 ``[T, H, W, C]`` -> float32 ``[T, C, H, W]``
-in 0..1), then the optional augmentation (works in 0..1 units), then ``normalize`` with the
-data's own per-channel mean/std (0..1 units; never ImageNet values).
+A dataset turns a uint8 clip into ``pixel_values`` with `medicane_hf.processing_medicane.to_pixel_values`:
+uint8 ``[T, H, W, C]`` -> float32 ``[T, C, H, W]`` in 0..1, then the optional augmentation here (0..1
+units), then normalisation with the data's own per-channel mean/std (0..1 units; never ImageNet values).
 
 No horizontal (or vertical) flips anywhere: a mirror image reverses a cyclone's sense of
 rotation (counter-clockwise in the northern hemisphere), producing storms that cannot exist.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -24,43 +23,9 @@ __all__ = [
     "BrightnessJitter",
     "Compose",
     "MultiScaleCrop",
-    "clip_to_tensor",
-    "normalize",
-    "to_model_input",
 ]
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
-
-
-def clip_to_tensor(clip: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 ``[T, H, W, C]`` -> float32 ``[T, C, H, W]`` scaled to 0..1."""
-    tensor = torch.as_tensor(np.ascontiguousarray(clip) if isinstance(clip, np.ndarray) else clip)
-    if tensor.ndim != 4:
-        raise ValueError(f"expected a clip [T, H, W, C], got shape {tuple(tensor.shape)}")
-    return tensor.permute(0, 3, 1, 2).to(torch.float32).div_(255.0).contiguous()
-
-
-def normalize(video: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``(video - mean) / std`` per channel; ``video`` is float ``[T, C, H, W]`` in 0..1."""
-    channels = video.shape[1]
-    if len(mean) != channels or len(std) != channels:
-        raise ValueError(f"normalisation has {len(mean)}/{len(std)} values for a {channels}-channel clip")
-    m = torch.as_tensor(mean, dtype=video.dtype).view(1, -1, 1, 1)
-    s = torch.as_tensor(std, dtype=video.dtype).view(1, -1, 1, 1)
-    return (video - m) / s
-
-
-def to_model_input(
-    clip: np.ndarray | torch.Tensor,
-    mean: Sequence[float],
-    std: Sequence[float],
-    transform: Transform | None = None,
-) -> torch.Tensor:
-    """uint8 ``[T, H, W, C]`` -> normalised float32 ``[T, C, H, W]`` (``transform`` runs in 0..1 units)."""
-    video = clip_to_tensor(clip)
-    if transform is not None:
-        video = transform(video)
-    return normalize(video, mean, std)
 
 
 class Compose:

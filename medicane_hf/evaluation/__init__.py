@@ -33,6 +33,11 @@ _LAZY = {
     "plot_tracks_on_map": "medicane_hf.evaluation.plots",
     "plot_training_curves": "medicane_hf.evaluation.plots",
     "read_jsonl": "medicane_hf.evaluation.plots",
+    "input_video": "medicane_hf.evaluation.reconstructions",
+    "mask_to_video": "medicane_hf.evaluation.reconstructions",
+    "masked_video": "medicane_hf.evaluation.reconstructions",
+    "reconstruct_video": "medicane_hf.evaluation.reconstructions",
+    "reconstruction_views": "medicane_hf.evaluation.reconstructions",
 }
 
 __all__ = list(_LAZY)

@@ -297,7 +297,9 @@ def detection_metrics_from_logits(
     scaled = arr / float(temperature)
     probability = softmax(scaled, axis=1)
     predictions = (
-        np.argmax(arr, axis=1) if threshold is None else classes_at_threshold(probability, threshold, positive_class)
+        np.argmax(arr, axis=1)
+        if threshold is None
+        else classes_at_threshold(probability, threshold, positive_class)
     )
     metrics = detection_metrics(
         labels,
@@ -318,7 +320,9 @@ def classes_at_threshold(probability: npt.ArrayLike, threshold: float, positive_
     p = np.asarray(probability, dtype=np.float64)
     others = p.copy()
     others[:, positive_class] = -np.inf
-    return np.where(p[:, positive_class] >= threshold, positive_class, np.argmax(others, axis=1)).astype(np.int64)
+    return np.where(p[:, positive_class] >= threshold, positive_class, np.argmax(others, axis=1)).astype(
+        np.int64
+    )
 
 
 def scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:

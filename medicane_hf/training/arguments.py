@@ -12,23 +12,33 @@ Four argument groups, parsed together by ``transformers.HfArgumentParser``:
   optimiser betas, schedule, precision, logging, checkpoints).
 
 Precedence, lowest first: dataclass defaults < the stage's defaults (see
-``medicane_hf.tasks``) < the YAML file given as the first positional
+``medicane_hf.tasks``: its recipe, or with no arguments at all the recipe plus
+its short ``quick_run``) < the YAML file given as the first positional
 argument < command-line flags. A YAML key that is not an argument is an error
 naming the key and the file.
+
+``--help`` shows as defaults what the run would use: the recipe (flags only),
+or the file's values when a YAML file comes first; its closing lines list what a
+run with no arguments changes (`help_epilog`).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import os
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from medicane_hf.jsonable import jsonable
+from medicane_hf.tasks import TASKS, TaskSpec
 
 
 @dataclass
@@ -215,9 +225,13 @@ class ArgumentFileError(ValueError):
     """A YAML argument file that cannot be used; the message names the file and the key."""
 
 
-def make_parser() -> HfArgumentParser:
-    """A parser for every argument of every group; `--help` documents each one."""
-    return HfArgumentParser(ARGUMENT_CLASSES)
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """transformers' "(default: ...)" after every argument, and an epilog printed with its own line breaks."""
+
+
+def make_parser(epilog: str | None = None) -> HfArgumentParser:
+    """A parser for every argument of every group; `--help` documents each one, then prints `epilog`."""
+    return HfArgumentParser(ARGUMENT_CLASSES, epilog=epilog, formatter_class=_HelpFormatter)
 
 
 def _known_keys(parser: HfArgumentParser) -> set[str]:
@@ -244,16 +258,19 @@ def read_yaml_arguments(path: str | Path, known: set[str]) -> dict[str, Any]:
     return values
 
 
-def parse_arguments(argv: list[str], stage_defaults: dict[str, Any] | None = None) -> ParsedArguments:
+def parse_arguments(
+    argv: list[str], defaults: dict[str, Any] | None = None, epilog: str | None = None
+) -> ParsedArguments:
     """Parse `argv`: an optional YAML file first, then flags that override it.
 
-    `stage_defaults` sits between the dataclass defaults and the file.
+    `defaults` (a stage's, `stage_defaults`) sit between the dataclass defaults and the file; `epilog` closes
+    `--help`.
     """
-    parser = make_parser()
+    parser = make_parser(epilog)
     known = _known_keys(parser)
-    if stage_defaults:
-        parser.set_defaults(**stage_defaults)
-    if argv and not argv[0].startswith("-") and argv[0].endswith((".yaml", ".yml")):
+    if defaults:
+        parser.set_defaults(**defaults)
+    if _config_file(argv) is not None:
         parser.set_defaults(**read_yaml_arguments(argv[0], known))
         argv = argv[1:]
     model, data, recipe, training, remaining = parser.parse_args_into_dataclasses(
@@ -262,6 +279,111 @@ def parse_arguments(argv: list[str], stage_defaults: dict[str, Any] | None = Non
     if remaining:
         parser.error(f"unrecognised arguments: {' '.join(remaining)}")
     return ParsedArguments(model=model, data=data, recipe=recipe, training=training)
+
+
+def stage_defaults(task: TaskSpec, quick: bool) -> dict[str, Any]:
+    """Argument defaults of a stage: its recipe, plus the short schedule of the no-argument run."""
+    defaults = {
+        **task.recipe,
+        **device_defaults(),
+        "metric_for_best_model": task.metric_for_best_model,
+        "greater_is_better": task.greater_is_better,
+        "output_dir": str(task.output_dir()),
+    }
+    if quick:
+        defaults.update(task.quick_run)
+        defaults["output_dir"] = str(task.default_output_dir(task.quick_run.get("preset", "tiny")))
+    return defaults
+
+
+def device_defaults() -> dict[str, Any]:
+    """`use_cpu` when the launcher asks for the CPU (ACCELERATE_USE_CPU), or starts several processes on a
+    machine without GPUs.
+
+    Without it, processes started by `accelerate launch` on a CPU-only machine do not join one process
+    group: each would train alone on the whole data.
+    """
+    asked = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return {"use_cpu": True} if asked or (several and not torch.cuda.is_available()) else {}
+
+
+def no_argument_changes(task: TaskSpec) -> dict[str, Any]:
+    """What a run with no arguments uses where a run with flags only (the recipe) has another default."""
+    parser = make_parser()
+    parser.set_defaults(**stage_defaults(task, quick=False))
+    changes = {
+        key: value
+        for key, value in stage_defaults(task, quick=True).items()
+        if parser.get_default(key) != value
+    }
+    return dict(sorted(changes.items()))
+
+
+HELP_WIDTH = 100
+
+
+def _wrapped(text: str, indent: str = "") -> list[str]:
+    # argparse prints the epilog as given (RawDescriptionHelpFormatter): wrap it here, at the help's width
+    return textwrap.wrap(text, width=HELP_WIDTH, initial_indent=indent, subsequent_indent=indent)
+
+
+def help_epilog(task: TaskSpec, config_file: str | None = None) -> str:
+    """The closing lines of a stage's `--help`: where the defaults shown come from and what other runs use.
+
+    The no-argument paragraph lists `no_argument_changes` as ``key=value`` (a test reads it back against
+    what such a run parses to).
+    """
+    if config_file is None:
+        source = (
+            f"the {task.name} recipe (medicane_hf/tasks.py), what a run with flags and no config file uses"
+        )
+    else:
+        source = f"{config_file}, and the {task.name} recipe (medicane_hf/tasks.py) for what it leaves out"
+    lines = _wrapped(f"Defaults above: {source}.")
+    lines += [
+        "",
+        *_wrapped("A run with no arguments at all (the embedded default: synthetic basin, tiny model) uses:"),
+    ]
+    changes = no_argument_changes(task)
+    lines += _wrapped(" ".join(f"{key}={value}" for key, value in changes.items()), indent="  ")
+    if task.starts_from is not None:
+        start = TASKS[task.starts_from].default_output_dir() / "best"
+        lines += _wrapped(f"It starts from {start} when that exists.", indent="  ")
+    lines += [""]
+    lines += _wrapped(
+        f"A config file given first (configs/{task.name}/<preset>.yaml) makes its values the defaults; "
+        "put --help after it to see them:"
+    )
+    lines += [f"  scripts/{task.script} configs/{task.name}/small.yaml --help"]
+    if task.preset_recipe:
+        departures = "; ".join(
+            f"{preset}: " + ", ".join(f"{key}={value}" for key, value in departing.items())
+            for preset, departing in task.preset_recipe.items()
+        )
+        lines += _wrapped(f"Backbone sizes whose config files depart from the recipe: {departures}.")
+    lines += _wrapped(
+        "With scale_lr=True the rate applied is learning_rate x total batch / 256 (per-device batch x "
+        "processes x gradient accumulation); the run writes it to effective_settings.json."
+    )
+    return "\n".join(lines)
+
+
+def _config_file(argv: list[str]) -> str | None:
+    """The YAML argument file when `argv` starts with one (the rule `parse_arguments` applies)."""
+    if argv and not argv[0].startswith("-") and argv[0].endswith((".yaml", ".yml")):
+        return argv[0]
+    return None
+
+
+def parse_stage_arguments(task: TaskSpec, argv: list[str]) -> ParsedArguments:
+    """The arguments a training script of `task` runs with, from its command line `argv` (nothing trains).
+
+    No arguments at all: the recipe plus the stage's short no-argument run; else the recipe, then an optional
+    YAML file first, then flags. `--help` prints every argument with the default this would use.
+    """
+    epilog = help_epilog(task, _config_file(argv))
+    return parse_arguments(argv, stage_defaults(task, quick=len(argv) == 0), epilog)
 
 
 def config_overrides(model_args: ModelArguments) -> dict[str, Any]:

@@ -12,6 +12,9 @@
 - Either way the data contract (normalisation statistics, grid, tiles, frame
   interval, class names) is copied from the dataset into the config, so it
   travels with the saved model.
+
+The contract and its check live in `medicane_hf.processing_medicane` (inference needs them without
+importing training).
 """
 
 from __future__ import annotations
@@ -23,19 +26,14 @@ from typing import Any
 from torch import nn
 
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
+from medicane_hf.processing_medicane import DataContract, check_contract
 from medicane_hf.tasks import TaskSpec
 from medicane_hf.training.arguments import ModelArguments, config_overrides
 
 logger = logging.getLogger(__name__)
 
-SHAPE_KEYS = ("num_frames", "image_size", "num_channels")
 ARCHITECTURE_KEYS = ("patch_embedding", "stem_width")
 """Config keys a checkpoint's weights decide: a loaded model keeps its own (a recipe's value is for new models)."""
-CONTRACT_KEYS = ("image_mean", "image_std", "grid", "tiles", "frame_interval_minutes")
-
-
-class ContractMismatchError(ValueError):
-    """The model expects clips of another shape than the dataset provides."""
 
 
 class EncoderNotLoadedError(RuntimeError):
@@ -73,34 +71,6 @@ class LoadingReport:
             "unused": self.unused,
             "mismatched": self.mismatched,
         }
-
-
-def _image_size(value: Any) -> int:
-    return int(value if isinstance(value, int) else value[0])
-
-
-def check_contract(config: MedicaneVideoMAEConfig, contract: dict[str, Any], source: str) -> None:
-    """Refuse a model whose clip shape (frames, tile size, channels) differs from the dataset's."""
-    differences = []
-    for key in SHAPE_KEYS:
-        model_value = _image_size(config.image_size) if key == "image_size" else int(getattr(config, key))
-        if model_value != int(contract[key]):
-            differences.append(f"{key}: model {model_value}, dataset {contract[key]}")
-    if differences:
-        raise ContractMismatchError(
-            f"{source} expects {config.describe_data_contract()}, which does not match the dataset "
-            f"({'; '.join(differences)}). Rebuild the dataset with matching clip settings, or train a new model "
-            "from a preset (leave --model_name_or_path empty)."
-        )
-
-
-def contract_settings(contract: dict[str, Any]) -> dict[str, Any]:
-    """Config fields copied from the dataset into every model: statistics, grid, tiles, interval, classes."""
-    settings = {key: contract[key] for key in CONTRACT_KEYS if key in contract}
-    id2label = {int(k): str(v) for k, v in contract["id2label"].items()}
-    settings["id2label"] = id2label
-    settings["label2id"] = {name: i for i, name in id2label.items()}
-    return settings
 
 
 def recipe_settings(
@@ -155,18 +125,24 @@ def loading_report(model: nn.Module, info: dict[str, Any], source: str) -> Loadi
 def build_model(
     task: TaskSpec,
     model_args: ModelArguments,
-    contract: dict[str, Any],
+    contract: DataContract,
     *,
     label_smoothing: float = 0.0,
     class_weights: list[float] | None = None,
 ) -> tuple[nn.Module, LoadingReport | None]:
-    """The stage's model with the dataset's contract; the loading report when it came from a checkpoint."""
+    """The stage's model with the dataset's contract; the loading report when it came from a checkpoint.
+
+    Raises:
+        ContractMismatchError: the checkpoint expects clips of another shape than the dataset's.
+        EncoderNotLoadedError: encoder weights of the checkpoint did not load.
+    """
     model_class = task.model_class()
-    settings = {**contract_settings(contract), **recipe_settings(model_args, label_smoothing, class_weights)}
+    settings = {**contract.config_settings(), **recipe_settings(model_args, label_smoothing, class_weights)}
     source = model_args.model_name_or_path
     if not source:
-        shape = {key: int(contract[key]) for key in SHAPE_KEYS}
-        config = MedicaneVideoMAEConfig.from_preset(model_args.preset, **shape, **settings)
+        config = MedicaneVideoMAEConfig.from_preset(
+            model_args.preset, **contract.shape_settings(), **settings
+        )
         logger.info(
             "New %s (preset %s): %s", model_class.__name__, model_args.preset, config.describe_data_contract()
         )

@@ -38,18 +38,19 @@ from transformers.utils import logging as hf_logging
 
 from medicane_hf.data.dataset_arrays import dataset_targets
 from medicane_hf.jsonable import jsonable
+from medicane_hf.processing_medicane import ContractMismatchError, DataContract, read_dataset_contract
 from medicane_hf.tasks import TASKS, FigureInputs, MetricContext, TaskSpec, get_task
 from medicane_hf.training.arguments import (
     ArgumentFileError,
     ParsedArguments,
     arguments_as_dict,
-    parse_arguments,
+    parse_stage_arguments,
     save_arguments,
 )
 from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
 from medicane_hf.training.checkpoints import last_complete_checkpoint, remove_incomplete_checkpoints
 from medicane_hf.training.class_weights import parse_class_weights
-from medicane_hf.training.models import ContractMismatchError, EncoderNotLoadedError, build_model
+from medicane_hf.training.models import EncoderNotLoadedError, build_model
 from medicane_hf.training.optim import scaled_learning_rate
 from medicane_hf.training.seeding import PerSampleSeeded, SetEpochCallback
 from medicane_hf.training.trainer import MedicaneTrainer, NonFiniteLossError, save_model_folder
@@ -79,33 +80,6 @@ class RunPlan:
 
 
 # ---------------------------------------------------------------------------------------------- arguments
-
-
-def stage_defaults(task: TaskSpec, quick: bool) -> dict[str, Any]:
-    """Argument defaults of a stage: its recipe, plus the short schedule of the no-argument run."""
-    defaults = {
-        **task.recipe,
-        **device_defaults(),
-        "metric_for_best_model": task.metric_for_best_model,
-        "greater_is_better": task.greater_is_better,
-        "output_dir": str(task.output_dir()),
-    }
-    if quick:
-        defaults.update(task.quick_run)
-        defaults["output_dir"] = str(task.default_output_dir(task.quick_run.get("preset", "tiny")))
-    return defaults
-
-
-def device_defaults() -> dict[str, Any]:
-    """`use_cpu` when the launcher asks for the CPU (ACCELERATE_USE_CPU), or starts several processes on a
-    machine without GPUs.
-
-    Without it, processes started by `accelerate launch` on a CPU-only machine do not join one process
-    group: each would train alone on the whole data.
-    """
-    asked = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return {"use_cpu": True} if asked or (several and not torch.cuda.is_available()) else {}
 
 
 def check_processes_joined(args: ParsedArguments) -> None:
@@ -139,9 +113,9 @@ def _spread_subset(dataset: Dataset, limit: int | None) -> Dataset:
     return Subset(dataset, np.linspace(0, len(dataset) - 1, limit).round().astype(int).tolist())
 
 
-def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, dict[str, Any], dict[str, Dataset]]:
+def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, DataContract, dict[str, Dataset]]:
     """(dataset folder, data contract, {train, validation, test} datasets)."""
-    from medicane_hf.data.datasets import load_clip_datasets, read_dataset_contract
+    from medicane_hf.data.datasets import load_clip_datasets
 
     if args.data.dataset_dir:
         dataset_dir = Path(args.data.dataset_dir)
@@ -233,13 +207,11 @@ def plan_run(task: TaskSpec, args: ParsedArguments, splits: dict[str, Dataset], 
 # ---------------------------------------------------------------------------------------------- trainer
 
 
-def metric_context(task: TaskSpec, contract: dict[str, Any], splits: dict[str, Dataset]) -> MetricContext:
+def metric_context(task: TaskSpec, contract: DataContract, splits: dict[str, Dataset]) -> MetricContext:
     """Class names, grid and (tracking) the train-mean baseline for the stage's metrics."""
     from medicane_hf.data.geo import SeviriGrid
 
-    context = MetricContext(
-        class_names=list(contract["class_names"]), grid=SeviriGrid.from_dict(contract["grid"])
-    )
+    context = MetricContext(class_names=list(contract.class_names), grid=SeviriGrid.from_dict(contract.grid))
     if task.train_mean_baseline:
         context.baseline_xy = dataset_targets(splits["train"]).mean(axis=0)
     return context
@@ -306,7 +278,11 @@ def _load_weights_from(model: torch.nn.Module, folder: Path, model_class: type) 
 
 
 def calibrate_best(
-    task: TaskSpec, trainer: MedicaneTrainer, model: torch.nn.Module, validation: Dataset, context: MetricContext
+    task: TaskSpec,
+    trainer: MedicaneTrainer,
+    model: torch.nn.Module,
+    validation: Dataset,
+    context: MetricContext,
 ) -> dict[str, Any]:
     """Choose the stage's calibration (`TaskSpec.calibrate_fn`) on the validation split with the best model, set it
     in the model's config and in `context` (so the test metrics use it); returns the settings chosen ({} if none).
@@ -320,7 +296,9 @@ def calibrate_best(
         return {}
     chosen = task.calibrate_fn(prediction, context, model.config)
     if not chosen:
-        logger.warning("Calibration: the validation split cannot choose one (a class is missing); the defaults stay")
+        logger.warning(
+            "Calibration: the validation split cannot choose one (a class is missing); the defaults stay"
+        )
     for key, value in chosen.items():
         setattr(model.config, key, value)
         if hasattr(context, key):
@@ -424,7 +402,7 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     """Train stage `stage` with arguments `argv`; returns the test metrics. Raises on errors."""
     task = get_task(stage)
     quick = len(argv) == 0
-    args = parse_arguments(argv, stage_defaults(task, quick))
+    args = parse_stage_arguments(task, argv)
     _setup_logging(args)
     check_processes_joined(args)
     if quick:
@@ -445,7 +423,7 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     class_weights = None
     if task.class_weights:
         class_weights = parse_class_weights(
-            args.recipe.class_weights, splits["train"], len(contract["class_names"])
+            args.recipe.class_weights, splits["train"], len(contract.class_names)
         )
     # Seed before building the model, so that the seed covers the initialisation of new weights.
     set_seed(args.training.seed)

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from medicane_hf.convert import HEAD_POLICY, ConversionError, ConversionOptions, convert_checkpoint
-from medicane_hf.convert.command import _options, _parser
+from medicane_hf.convert.command import _options, build_parser
 from medicane_hf.convert.heads import decide_head
 
 
@@ -54,7 +54,7 @@ def test_a_keep_head_that_cannot_be_honoured_is_an_error(task, kind, rows, num_l
 
 
 def test_the_parser_is_built_from_the_options():
-    parser = _parser()
+    parser = build_parser()
     dests = {action.dest for action in parser._actions} - {"help", "checkpoint", "out", "overwrite"}
     assert dests == (set(ConversionOptions.names()) - {"head"}) | {"keep_head", "drop_head"}
     args = parser.parse_args(["--checkpoint", "x.pth", "--out", "o", "--num-heads", "6", "--drop-head"])

@@ -20,14 +20,14 @@ from medicane_hf.data.datasets import (
     TrackingDataset,
     balanced_oversampling,
     load_clip_datasets,
-    read_dataset_contract,
     rotate_point,
 )
 from medicane_hf.data.geo import SeviriGrid
 from medicane_hf.data.index import load_index
 from medicane_hf.data.splits import SplitSettings
 from medicane_hf.data.tracks import write_tracks
-from medicane_hf.data.transforms import BrightnessJitter, MultiScaleCrop, clip_to_tensor, to_model_input
+from medicane_hf.data.transforms import BrightnessJitter, MultiScaleCrop
+from medicane_hf.processing_medicane import clip_to_tensor, read_dataset_contract
 
 GRID = SeviriGrid(width=192, height=128)
 START = pd.Timestamp("2022-01-10 00:00")
@@ -94,13 +94,13 @@ def _expected_input(dataset_dir: Path, frame_indices, x0: int, y0: int) -> torch
 
 def test_contract_describes_the_data(dataset_dir: Path) -> None:
     contract = read_dataset_contract(dataset_dir)
-    assert contract["image_size"] == 64 and contract["num_frames"] == 16 and contract["num_channels"] == 3
-    assert contract["frame_interval_minutes"] == 5
-    assert contract["class_names"] == ["background", "medicane"]
-    assert contract["grid"]["width"] == 192 and contract["tiles"]["stride_x"] == 64
+    assert contract.image_size == 64 and contract.num_frames == 16 and contract.num_channels == 3
+    assert contract.frame_interval_minutes == 5
+    assert contract.class_names == ("background", "medicane")
+    assert contract.grid["width"] == 192 and contract.tiles["stride_x"] == 64
     # blue is 100 everywhere: its mean is exact and its (zero) std is replaced by 1
-    assert contract["image_mean"][2] == pytest.approx(100 / 255)
-    assert contract["image_std"][2] == 1.0
+    assert contract.image_mean[2] == pytest.approx(100 / 255)
+    assert contract.image_std[2] == 1.0
 
 
 def test_detection_items_are_normalised_clips_with_int_labels(dataset_dir: Path) -> None:
@@ -158,7 +158,7 @@ def test_balanced_oversampling_repeats_every_row_of_a_rare_class() -> None:
 
 def test_tracking_translation_moves_the_target_with_the_window(dataset_dir: Path) -> None:
     index = load_index(dataset_dir)["train"]
-    norm = read_dataset_contract(dataset_dir)
+    norm = read_dataset_contract(dataset_dir).normalization
     plain = TrackingDataset(index, dataset_dir / "store", norm, tile_size=64)
     moved = TrackingDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=16, shift_margin=8)
     assert len(moved) == len(plain) > 0
@@ -193,7 +193,7 @@ def test_pretraining_dataset_draws_tiles_and_crops(dataset_dir: Path) -> None:
     assert len(train) == len(load_index(dataset_dir)["pretrain"]) > 0
     assert train[0]["pixel_values"].shape == (16, 3, 64, 64) and "labels" not in train[0]
     index = load_index(dataset_dir)["pretrain"]
-    norm = read_dataset_contract(dataset_dir)
+    norm = read_dataset_contract(dataset_dir).normalization
     # no crop, tile from the layout: the item equals one of the 6 tiles of that window
     ds = PretrainingDataset(index, dataset_dir / "store", norm, 64, tiles=[(0, 0), (64, 0), (128, 64)])
     candidates = {
@@ -236,18 +236,6 @@ def test_unknown_task_is_an_error(dataset_dir: Path) -> None:
 # ---- transforms ---------------------------------------------------------------------------
 
 
-def test_to_model_input_layout_and_normalisation() -> None:
-    clip = np.zeros((16, 8, 10, 3), np.uint8)
-    clip[..., 0] = 255
-    clip[..., 1] = 51
-    out = to_model_input(clip, mean=[0.5, 0.2, 0.0], std=[0.5, 0.1, 1.0])
-    assert out.shape == (16, 3, 8, 10) and out.dtype == torch.float32
-    assert out[:, 0].unique().tolist() == [1.0]
-    assert out[:, 1].unique().tolist() == pytest.approx([0.0], abs=1e-6)
-    with pytest.raises(ValueError, match="2/2 values for a 3-channel clip"):
-        to_model_input(clip, mean=[0.5, 0.5], std=[1.0, 1.0])
-
-
 def test_multi_scale_crop_keeps_the_size_and_never_flips() -> None:
     video = clip_to_tensor(np.random.default_rng(0).integers(0, 255, (16, 64, 64, 3), dtype=np.uint8))
     crop = MultiScaleCrop(64, generator=torch.Generator().manual_seed(0))
@@ -271,7 +259,7 @@ def test_brightness_jitter_is_bounded() -> None:
 
 def test_detection_translation_never_changes_a_label(dataset_dir: Path) -> None:
     index = load_index(dataset_dir)["train"]
-    norm = read_dataset_contract(dataset_dir)
+    norm = read_dataset_contract(dataset_dir).normalization
     moved = DetectionDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=16, shift_margin=8)
     table = index.to_pandas()
     with_target = table[table["has_target"]]
@@ -333,7 +321,7 @@ def test_rotate_point_follows_torch_rot90(turns: int) -> None:
 
 def test_tracking_quarter_turns_turn_the_target_with_the_tile(dataset_dir: Path) -> None:
     index = load_index(dataset_dir)["train"]
-    norm = read_dataset_contract(dataset_dir)
+    norm = read_dataset_contract(dataset_dir).normalization
     turning = TrackingDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=16, rot90=True)
     rows = index.select(np.flatnonzero(np.asarray(index["has_target"])))
     seen_turns = set()

@@ -219,27 +219,6 @@ def test_pretraining_target_is_unnormalised_pixels_with_config_statistics() -> N
     torch.testing.assert_close(outputs.loss, expected)
 
 
-def test_reconstruct_video_returns_the_input_when_the_prediction_is_perfect() -> None:
-    config = tiny(norm_pix_loss=True)
-    model = build(MedicaneVideoMAEForPreTraining, config).eval()
-    pixels01 = torch.rand(BATCH, 16, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    mean = torch.tensor(config.image_mean).view(1, 1, 3, 1, 1)
-    std = torch.tensor(config.image_std).view(1, 1, 3, 1, 1)
-    x = (pixels01 - mean) / std
-    outputs = run(model, x)
-    true_patches = patchify(pixels01, 2, (16, 16))
-    index = outputs.decoded_positions.unsqueeze(-1).expand(-1, -1, true_patches.shape[-1])
-    chosen = true_patches.gather(1, index).reshape(BATCH, 48, -1, 3)
-    perfect = (chosen - chosen.mean(2, keepdim=True)) / (chosen.var(2, keepdim=True).sqrt() + 1e-6)
-    outputs.logits = perfect.reshape(BATCH, 48, -1)
-    torch.testing.assert_close(model.reconstruct_video(x, outputs), pixels01, atol=1e-5, rtol=0)
-    torch.testing.assert_close(model.input_video(x), pixels01, atol=1e-6, rtol=0)
-    masked = model.masked_video(x, outputs.bool_masked_pos, fill=0.5)
-    hidden = model.mask_to_video(outputs.bool_masked_pos)  # [B, T, H, W]
-    assert hidden.shape == (BATCH, 16, 64, 64) and hidden.float().mean() == 0.75
-    torch.testing.assert_close(masked, torch.where(hidden.unsqueeze(2), 0.5, pixels01), atol=1e-6, rtol=0)
-
-
 def test_patchify_round_trip() -> None:
     video = torch.randn(2, 4, 3, 32, 48)
     tokens = patchify(video, 2, (16, 16))

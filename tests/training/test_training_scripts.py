@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -153,7 +154,11 @@ def test_tracking_reports_km_and_px(specialization_run, dataset_dir, tmp_path):
     errors = pd.read_csv(tmp_path / "test_errors.csv")
     # the spread's scale is fitted on validation and saved with best/ only; the test metrics use it
     scale = test["calibration"]["tracking_spread_scale"]
-    assert MedicaneVideoMAEForTracking.from_pretrained(tmp_path / "best").config.tracking_spread_scale == scale != 1.0
+    assert (
+        MedicaneVideoMAEForTracking.from_pretrained(tmp_path / "best").config.tracking_spread_scale
+        == scale
+        != 1.0
+    )
     assert MedicaneVideoMAEForTracking.from_pretrained(tmp_path / "final").config.tracking_spread_scale == 1.0
     assert (errors["spread_px"] > 0).all() and len(errors) == 8
     inside_90 = errors["err_px"] <= errors["spread_px"] * np.sqrt(-2 * np.log(0.1))
@@ -181,3 +186,26 @@ def test_script_help_lists_the_arguments():
     )
     assert result.returncode == 0
     assert "--model_name_or_path" in result.stdout and "--layer_decay" in result.stdout
+
+
+def test_script_help_shows_the_learning_rate_a_run_uses():
+    from medicane_hf.tasks import TASKS
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "train_classification.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())  # argparse wraps help lines
+    shown = re.search(
+        r"--learning_rate LEARNING_RATE, --learning-rate LEARNING_RATE [^()]*\(default: ([^)]+)\)", text
+    )
+    assert float(shown.group(1)) == TASKS["detection"].recipe["learning_rate"] == 5e-4
+    assert (
+        "--num-train-epochs NUM_TRAIN_EPOCHS Total number of training epochs to perform. (default: 30)"
+        in text
+    )
+    # what the no-argument run changes
+    assert "max_steps=80" in text and "output_dir=outputs/detection-tiny-default" in text

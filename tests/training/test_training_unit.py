@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +14,19 @@ from transformers import TrainerControl, TrainerState
 
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
 from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, MedicaneVideoMAEForPreTraining
+from medicane_hf.processing_medicane import ContractMismatchError, DataContract
 from medicane_hf.tasks import TASKS
 from medicane_hf.training.arguments import (
     ArgumentFileError,
     ModelArguments,
+    arguments_as_dict,
     config_overrides,
+    help_epilog,
     make_parser,
     parse_arguments,
+    parse_stage_arguments,
     save_arguments,
+    stage_defaults,
 )
 from medicane_hf.training.callbacks import WeightDecayScheduleCallback
 from medicane_hf.training.checkpoints import (
@@ -29,28 +36,25 @@ from medicane_hf.training.checkpoints import (
     remove_incomplete_checkpoints,
 )
 from medicane_hf.training.class_weights import balanced_class_weights, parse_class_weights
-from medicane_hf.training.models import ContractMismatchError, EncoderNotLoadedError, build_model
+from medicane_hf.training.models import EncoderNotLoadedError, build_model
 from medicane_hf.training.optim import cosine_value, parameter_groups, scaled_learning_rate
-from medicane_hf.training.run import DatasetTooSmallError, check_train_size, stage_defaults
+from medicane_hf.training.run import DatasetTooSmallError, check_train_size
 
 
-def tiny_contract(**changes) -> dict:
+def tiny_contract(**changes) -> DataContract:
     """The data contract of a 64 px, 16-frame, 3-channel dataset."""
-    contract = {
-        "grid": {"width": 384, "height": 128},
-        "tiles": {"tile_size": 64, "stride_x": 64, "stride_y": 64},
-        "image_size": 64,
-        "num_channels": 3,
-        "num_frames": 16,
-        "frame_interval_minutes": 5,
-        "image_mean": [0.4, 0.5, 0.6],
-        "image_std": [0.2, 0.25, 0.3],
-        "class_names": ["background", "medicane"],
-        "id2label": {0: "background", 1: "medicane"},
-        "label2id": {"background": 0, "medicane": 1},
-    }
-    contract.update(changes)
-    return contract
+    contract = DataContract(
+        grid={"width": 384, "height": 128},
+        tiles={"tile_size": 64, "stride_x": 64, "stride_y": 64},
+        image_size=64,
+        num_channels=3,
+        num_frames=16,
+        frame_interval_minutes=5,
+        image_mean=(0.4, 0.5, 0.6),
+        image_std=(0.2, 0.25, 0.3),
+        class_names=("background", "medicane"),
+    )
+    return dataclasses.replace(contract, **changes)
 
 
 # ---------------------------------------------------------------------------------------------- arguments
@@ -89,6 +93,30 @@ def test_help_documents_every_recipe_argument():
     ):
         assert flag in text
     assert "total_batch / 256" in text
+
+
+@pytest.mark.parametrize("stage", list(TASKS))
+def test_help_lists_exactly_what_a_run_with_no_arguments_changes(stage):
+    task = TASKS[stage]
+    epilog = help_epilog(task)
+    listed = epilog.split("tiny model) uses:")[1].split("\n\n")[0].split("It starts from")[0].split()
+    shown = dict(token.split("=", 1) for token in listed)
+    no_arguments = arguments_as_dict(parse_stage_arguments(task, []))
+    with_flags = arguments_as_dict(parse_stage_arguments(task, ["--seed", str(task.recipe["seed"])]))
+    assert {key: str(no_arguments[key]) for key in shown} == shown  # each figure is the one that run uses
+    assert {key for key in no_arguments if no_arguments[key] != with_flags[key]} == set(shown)  # none missing
+    assert "max_steps" in shown and shown["output_dir"] == f"outputs/{stage}-tiny-default"
+
+
+def test_help_after_a_config_file_shows_the_file_values(capsys):
+    config = str(Path(__file__).resolve().parents[2] / "configs" / "detection" / "small.yaml")
+    with pytest.raises(SystemExit) as stopped:
+        parse_stage_arguments(TASKS["detection"], [config, "--help"])
+    assert stopped.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    # small.yaml's batch, not the 8 of the recipe
+    assert "The batch size per device for training. (default: 32)" in text
+    assert f"Defaults above: {config}, and the detection recipe" in text
 
 
 def test_saved_arguments_parse_back_to_the_same_run(tmp_path):
@@ -278,8 +306,6 @@ def test_every_stage_declares_its_best_metric():
 @pytest.mark.parametrize("stage_folder", ["specialization", "detection", "tracking"])
 @pytest.mark.parametrize("preset", ["tiny", "small", "base", "giant"])
 def test_every_shipped_config_parses(stage_folder, preset):
-    from pathlib import Path
-
     path = Path(__file__).resolve().parents[2] / "configs" / stage_folder / f"{preset}.yaml"
     stage = stage_folder  # configs/<stage>/: one name per stage
     # --use_cpu: the GPU presets ask for bf16, which TrainingArguments checks against the machine

@@ -17,6 +17,7 @@ from medicane_hf.data.synthetic.plans import PlanningError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The flags of ``medicane-hf synth`` (what its ``--help`` prints)."""
     parser = argparse.ArgumentParser(
         prog="medicane-hf synth",
         description="Write a synthetic Mediterranean: Airmass RGB frames with Medicanes on tracks, "
