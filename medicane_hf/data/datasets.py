@@ -144,9 +144,11 @@ class DetectionDataset(ClipVideoDataset):
 
     - a Medicane clip with a centre target: the last frame's centre stays at least ``shift_margin``
       px inside the moved tile (a storm moves a few pixels in a 16-frame clip: 50 km at 40 km/h,
-      ~4 px on the demo grid, ~12 px on SEVIRI's, so the clip keeps far more than 6 positive frames);
+      ~4 px on the demo grid, ~12 px on SEVIRI's, so the clip keeps far more than 6 positive frames;
+      with a margin below the distance a storm covers in 10 frames, ~3 px on the demo grid, a storm
+      entering the tile could be labelled Medicane with fewer than 6 frames inside);
     - a background clip whose tile saw no centre in any frame (``n_positive_frames == 0``): the
-      moved tile stays at least ``shift_margin`` px away from every centre target of the split at
+      moved tile stays at least ``max(shift_margin, 8)`` px away from every centre target of the split at
       the same clip time (up to ten draws, else unmoved);
     - anything else (neighbouring class, two storms, a storm crossing the tile edge) stays put.
 
@@ -160,6 +162,9 @@ class DetectionDataset(ClipVideoDataset):
     """
 
     _BACKGROUND_TRIES = 10
+    # a moved background tile keeps at least this far from every centre, whatever shift_margin says: a storm moves a
+    # few pixels in a clip, and one just outside at the last frame may have been inside for 6 frames (a positive)
+    _BACKGROUND_CLEARANCE_PX = 8
 
     def __init__(
         self,
@@ -215,7 +220,7 @@ class DetectionDataset(ClipVideoDataset):
         centres = self._centres_at.get(self._end_times[i], np.zeros((0, 2)))
         for _ in range(self._BACKGROUND_TRIES):
             dx, dy = _randint_between(*xr), _randint_between(*yr)
-            near = self.shift_margin
+            near = max(self.shift_margin, self._BACKGROUND_CLEARANCE_PX)
             inside_x = (centres[:, 0] >= x0 + dx - near) & (centres[:, 0] <= x0 + dx + self.tile_size + near)
             inside_y = (centres[:, 1] >= y0 + dy - near) & (centres[:, 1] <= y0 + dy + self.tile_size + near)
             if not np.any(inside_x & inside_y):

@@ -133,7 +133,8 @@ class DataArguments:
         metadata={
             "help": "Detection and tracking: a shifted train tile keeps every storm centre at least N pixels inside "
             "its edges. 0 lets training see centres on the edge, as validation and test have them (a third of "
-            "their tracking clips lie within 8 px of an edge)."
+            "their tracking clips lie within 8 px of an edge); for detection keep N above the pixels a storm "
+            "covers in 10 frames, or a moved clip may no longer have the 6 positive frames its label says."
         },
     )
     train_rot90: bool | None = field(
