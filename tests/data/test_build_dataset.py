@@ -189,9 +189,9 @@ def test_ensure_default_dataset_builds_once(tmp_path: Path, monkeypatch: pytest.
     builds = []
     real_build = default_module._build
 
-    def counting_build(target: Path, *, progress: bool) -> None:
+    def counting_build(target: Path, *args: object, **kwargs: object) -> None:
         builds.append(target)
-        real_build(target, progress=progress)
+        real_build(target, *args, **kwargs)
 
     monkeypatch.setattr(default_module, "_build", counting_build)
     results: list[Path] = []

@@ -25,6 +25,7 @@ from medicane_hf.data.synthetic import (
     grid_for,
     tracks_table,
 )
+from medicane_hf.data.synthetic.basin import _truth_table
 from medicane_hf.data.synthetic.config import SyntheticConfig, airmass_kelvin_to_rgb, get_preset
 from medicane_hf.data.synthetic.geography import get_geography
 from medicane_hf.data.synthetic.plans import make_plan
@@ -362,6 +363,73 @@ def test_same_seed_same_bytes_other_seed_other_storms(tmp_path: Path) -> None:
     assert digest(a.out_dir)["frames/2023/03/01/airmass_rgb_20230301_0300.png"] != digest(c.out_dir).get(
         "frames/2023/03/01/airmass_rgb_20230301_0300.png"
     )
+
+
+# sha256 of the old presets' output, recorded on the code before the realism settings existed
+# (commit ad7a786). Float32 sin/exp/log differ in the last bit between numpy's SIMD targets,
+# which can flip a pixel's rounding, so a reference holds for one numpy version and target.
+OLD_PRESET_DIGESTS: dict[tuple[str, str], dict[str, str]] = {
+    ("2.4", "X86_V4"): {
+        "demo": "6b78f72bf50f1811d636e50bb3fe7e7c6123bdfd4058e6a131422943fef9c558",
+        "default": "448fbf30fbea9cd4895d0eaf6b12d2da68b8e5e5b5e7acfb8e38cd978d734cb7",
+        "hard": "af5a3627b78c602964d76edda140ea04c4b4c68e4644e6808d8a89ee53fba3cf",
+    },
+}
+
+
+def _numpy_platform() -> tuple[str, str]:
+    from numpy.lib.introspect import opt_func_info
+
+    targets = {
+        target["current"]
+        for name in ("sin", "cos", "exp", "log")
+        for sig, target in opt_func_info(func_name=f"^{name}$", signature="^f")[name].items()
+    }
+    return ".".join(np.__version__.split(".")[:2]), "+".join(sorted(targets))
+
+
+def _folder_digest(folder: Path) -> str:
+    """One sha256 over every file's name and bytes but synthetic.json (it lists every setting, new ones too)."""
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != "synthetic.json":
+            h.update(path.relative_to(folder).as_posix().encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _full_grid_digest(preset: str) -> str:
+    """sha256 of four rendered frames (one noisy), the tracks table and the truth of half a day."""
+    config = get_preset(preset)
+    grid = grid_for(config)
+    start = pd.Timestamp("2023-06-01")
+    plan = make_plan(np.random.default_rng(3), config, grid, get_geography(), start, 0.5)
+    renderer = FrameRenderer(config, grid, plan, start, 144, seed=3)
+    h = hashlib.sha256()
+    for i in (0, 70, 143):
+        h.update(renderer.render(i).tobytes())
+    h.update(renderer.render(71, noisy=True).tobytes())
+    h.update(tracks_table(plan.medicanes).to_csv(index=False).encode())
+    times = pd.date_range(start, periods=144, freq="5min")
+    h.update(_truth_table(renderer, times).to_csv(index=False, float_format="%.6f").encode())
+    return h.hexdigest()
+
+
+def test_old_presets_keep_their_bytes(tmp_path: Path) -> None:
+    """demo, default and hard write what they wrote before the realism settings existed."""
+    platform = _numpy_platform()
+    if platform not in OLD_PRESET_DIGESTS:
+        pytest.skip(
+            f"old-preset digests recorded for {sorted(OLD_PRESET_DIGESTS)}, not numpy/SIMD {platform}"
+        )
+    expected = OLD_PRESET_DIGESTS[platform]
+    basin = generate_basin(
+        tmp_path / "demo", start="2023-10-01", days=0.25, seed=7, preset="demo", progress=False
+    )
+    assert not (basin.out_dir / "label_error.csv").exists() and basin.label_error_path is None
+    assert _folder_digest(basin.out_dir) == expected["demo"]
+    for preset in ("default", "hard"):
+        assert _full_grid_digest(preset) == expected[preset], preset
 
 
 def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path) -> None:

@@ -8,6 +8,9 @@ writes exactly what the real pipeline reads::
     OUT/tracks.csv            hourly Medicane positions + window (tracks.write_tracks layout)
     OUT/grid.json             {"grid": SeviriGrid.to_dict(), "tiles": {tile_size, stride_x, stride_y}}
     OUT/synthetic_truth.csv   every frame time x object: exact centre lon/lat/x/y, radius, intensity, phase
+                              (with realism also eye_opacity, eye_fill, eyeless, shield_offset_km)
+    OUT/label_error.csv       with realism only: per tracks.csv row the drawn and the labelled
+                              position and the offset between them (km)
     OUT/faults.csv            missing / black / noisy frames
     OUT/synthetic.json        preset, seed, start, days and every setting used
 
@@ -22,7 +25,11 @@ What is in the images (see ``rendering`` for the drawing):
   an eye, over land), big comma clouds with a dry slot, frontal bands, short-lived
   convective clusters;
 - sensor faults: single missing frames, gaps of 15-60 minutes, all-black frames,
-  noisy frames.
+  noisy frames;
+- with the realism settings (the ``realistic`` preset, docs/synthetic.md): tracks.csv
+  off the drawn centre by a slowly varying offset, cloud-filled eyes, eyeless weak
+  Medicanes, lopsided cloud shields, sea vortices with an eye that are not in tracks.csv,
+  and eyes coloured like the clear air around them.
 
 Everything is drawn from one ``numpy.random.Generator`` seeded by ``seed`` (and
 per-frame generators seeded by ``(seed, frame index)``), so the same call gives
@@ -53,7 +60,14 @@ from tqdm.auto import tqdm
 from medicane_hf.data.geo import SeviriGrid, haversine_km
 from medicane_hf.data.synthetic.config import PRESETS, SyntheticConfig, get_preset
 from medicane_hf.data.synthetic.geography import get_geography
-from medicane_hf.data.synthetic.plans import BasinPlan, VortexPlan, count_for, make_plan, phase_of
+from medicane_hf.data.synthetic.plans import (
+    KM_PER_DEG_LAT,
+    BasinPlan,
+    VortexPlan,
+    count_for,
+    make_plan,
+    phase_of,
+)
 from medicane_hf.data.synthetic.rendering import FrameRenderer
 from medicane_hf.data.tracks import TRACK_COLUMNS, write_tracks
 
@@ -68,6 +82,7 @@ __all__ = [
     "frame_path",
     "generate_basin",
     "grid_for",
+    "label_error_table",
     "preview_only",
     "tracks_table",
     "write_preview",
@@ -81,6 +96,16 @@ TRUTH_COLUMNS = [
     "time", "object_id", "kind", "in_tracks", "lon", "lat", "x", "y",
     "radius_km", "intensity", "phase", "in_window",
 ]  # fmt: skip
+# Truth columns added when a realism setting is on (the old presets' truth keeps its bytes):
+# the drawn eye's peak opacity 0..1 (0 = no eye visible), the cloud filling it 0..1, whether the
+# object is an eyeless weak Medicane, and the distance of the cloud shield's centre from the
+# vortex centre in km (eye_fill and shield_offset_km empty for objects that are no vortex).
+REALISM_TRUTH_COLUMNS = ["eye_opacity", "eye_fill", "eyeless", "shield_offset_km"]
+_NOT_A_VORTEX = {"eye_opacity": 0.0, "eye_fill": np.nan, "eyeless": False, "shield_offset_km": np.nan}
+LABEL_ERROR_COLUMNS = [
+    "storm_id", "time", "drawn_lon", "drawn_lat", "label_lon", "label_lat",
+    "offset_east_km", "offset_north_km", "offset_km",
+]  # fmt: skip
 FAULT_COLUMNS = ["time", "fault", "event_id", "event_frames"]
 
 
@@ -90,13 +115,16 @@ class SyntheticBasin:
 
     Attributes:
         out_dir, frames_dir, tracks_path, grid_path, truth_path, faults_path, settings_path: files.
+        label_error_path: ``out_dir / "label_error.csv"`` with realism, else None (the label is
+            the drawn centre).
         preview_path: ``out_dir / "preview.png"`` when a preview was asked for, else None.
         grid: the pixel grid of the frames. tiles: ``{"tile_size", "stride_x", "stride_y"}``.
         config, seed, start, days: how it was made.
         frame_times: every nominal frame time (including the missing ones), ``DatetimeIndex``.
         n_frames_written: PNG files on disk (frame times minus missing frames).
         storms: one row per Medicane (storm_id, name, start, end, window_start, window_end,
-            n_hours, radius_km, eye_radius_km, rotation_deg_per_h, mean_speed_kmh, max_speed_kmh).
+            n_hours, radius_km, eye_radius_km, rotation_deg_per_h, mean_speed_kmh, max_speed_kmh,
+            peak_intensity, eyeless).
         tracks: the table written to tracks.csv (``tracks.TRACK_COLUMNS``).
         objects: one row per drawn object, look-alikes included (object_id, kind, start, end, in_tracks).
         faults: the table written to faults.csv.
@@ -124,10 +152,17 @@ class SyntheticBasin:
     faults: pd.DataFrame
     preview_path: Path | None = None
     plan: BasinPlan = field(default_factory=BasinPlan, repr=False)
+    label_error_path: Path | None = None
 
     def truth(self) -> pd.DataFrame:
         """synthetic_truth.csv as a DataFrame (``time`` parsed)."""
         return pd.read_csv(self.truth_path, parse_dates=["time"], keep_default_na=False, na_values=[""])
+
+    def label_error(self) -> pd.DataFrame:
+        """label_error.csv as a DataFrame; without realism the exact zeros it would hold."""
+        if self.label_error_path is not None:
+            return pd.read_csv(self.label_error_path, parse_dates=["time"])
+        return label_error_table(self.plan.medicanes)
 
 
 def grid_for(config: SyntheticConfig) -> SeviriGrid:
@@ -187,7 +222,10 @@ def _faults_table(faults: dict[int, tuple[str, int, int]], times: pd.DatetimeInd
 
 
 def tracks_table(medicanes: list[VortexPlan]) -> pd.DataFrame:
-    """Hourly Medicane positions in the tidy ``tracks.TRACK_COLUMNS`` layout (what tracks.csv holds)."""
+    """Hourly Medicane positions in the tidy ``tracks.TRACK_COLUMNS`` layout (what tracks.csv holds).
+
+    The positions are the labels: the drawn centre, or with a label error the labelled track.
+    """
     rows = []
     for p in medicanes:
         rows.append(
@@ -196,8 +234,8 @@ def tracks_table(medicanes: list[VortexPlan]) -> pd.DataFrame:
                     "storm_id": p.object_id,
                     "name": p.name,
                     "time": p.hours,
-                    "lat": p.lat,
-                    "lon": p.lon,
+                    "lat": p.label_lat,
+                    "lon": p.label_lon,
                     "window_start": p.window_start,
                     "window_end": p.window_end,
                     "source": "synthetic",
@@ -205,6 +243,36 @@ def tracks_table(medicanes: list[VortexPlan]) -> pd.DataFrame:
             )
         )
     return pd.concat(rows, ignore_index=True)[TRACK_COLUMNS]
+
+
+def label_error_table(medicanes: list[VortexPlan]) -> pd.DataFrame:
+    """Per tracks.csv row: the drawn and the labelled position (degrees) and the offset between them.
+
+    ``offset_east_km`` / ``offset_north_km``: label minus drawn, local equirectangular km at the
+    drawn latitude; ``offset_km``: the haversine distance (what a tracking error in km measures).
+    Computed from the rounded positions actually written, so it is the label error exactly.
+    """
+    rows = []
+    for p in medicanes:
+        lon, lat, label_lon, label_lat = p.lon, p.lat, p.label_lon, p.label_lat
+        rows.append(
+            pd.DataFrame(
+                {
+                    "storm_id": p.object_id,
+                    "time": p.hours,
+                    "drawn_lon": lon,
+                    "drawn_lat": lat,
+                    "label_lon": label_lon,
+                    "label_lat": label_lat,
+                    "offset_east_km": (label_lon - lon) * KM_PER_DEG_LAT * np.cos(np.radians(lat)),
+                    "offset_north_km": (label_lat - lat) * KM_PER_DEG_LAT,
+                    "offset_km": haversine_km(lon, lat, label_lon, label_lat),
+                }
+            )
+        )
+    if not rows:
+        return pd.DataFrame(columns=LABEL_ERROR_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[LABEL_ERROR_COLUMNS]
 
 
 def _storms_table(medicanes: list[VortexPlan]) -> pd.DataFrame:
@@ -225,6 +293,8 @@ def _storms_table(medicanes: list[VortexPlan]) -> pd.DataFrame:
                 "rotation_deg_per_h": round(p.rotation_deg_per_h, 1),
                 "mean_speed_kmh": round(float(speeds.mean()), 1),
                 "max_speed_kmh": round(float(speeds.max()), 1),
+                "peak_intensity": round(p.peak_intensity, 3),
+                "eyeless": p.realism is not None and p.realism.eyeless,
             }
         )
     return pd.DataFrame(rows)
@@ -232,7 +302,7 @@ def _storms_table(medicanes: list[VortexPlan]) -> pd.DataFrame:
 
 def _objects_table(plan: BasinPlan) -> pd.DataFrame:
     rows = []
-    for p in plan.medicanes + plan.land_vortices:
+    for p in plan.vortices:
         rows.append((p.object_id, p.kind, p.start, p.end, p.kind == "medicane"))
     for kind, objects in (("convection", plan.convection), ("comma", plan.commas), ("front", plan.fronts)):
         for o in objects:
@@ -241,14 +311,28 @@ def _objects_table(plan: BasinPlan) -> pd.DataFrame:
 
 
 def _truth_table(renderer: FrameRenderer, times: pd.DatetimeIndex) -> pd.DataFrame:
-    """Every frame time x object alive then; vortices from their per-frame states, the rest from their drift."""
+    """Every frame time x object alive then; vortices from their per-frame states, the rest from their drift.
+
+    With realism the vortices also give their eye opacity, eye fill and shield offset
+    (``REALISM_TRUTH_COLUMNS``; the other objects have no eye: opacity 0, the rest empty).
+    """
     grid, minutes = renderer.grid, renderer.config.frame_minutes
+    realism = renderer.config.realism
     parts = []
-    for s in renderer.medicanes + renderer.land_vortices:
+    for s in renderer.medicanes + renderer.land_vortices + renderer.sea_vortices:
         idx = np.arange(s.first, s.first + len(s))
         keep = (idx >= 0) & (idx < len(times))
         p = s.plan
         t = times[idx[keep]]
+        extra = {}
+        if realism:
+            assert s.eye_opacity is not None and s.eye_fill is not None
+            extra = {
+                "eye_opacity": s.eye_opacity[keep],
+                "eye_fill": s.eye_fill[keep],
+                "eyeless": p.realism is not None and p.realism.eyeless,
+                "shield_offset_km": np.hypot(s.shield_east_km, s.shield_north_km)[keep],  # type: ignore[arg-type]
+            }
         parts.append(
             pd.DataFrame(
                 {
@@ -266,6 +350,7 @@ def _truth_table(renderer: FrameRenderer, times: pd.DatetimeIndex) -> pd.DataFra
                     "in_window": (t >= p.window_start) & (t <= p.window_end)
                     if p.kind == "medicane"
                     else False,
+                    **extra,
                 }
             )
         )
@@ -301,10 +386,12 @@ def _truth_table(renderer: FrameRenderer, times: pd.DatetimeIndex) -> pd.DataFra
                         "intensity": o.intensity(t_h),
                         "phase": phase_of(t_h, o.duration_h, 0.3 * o.duration_h, 0.3 * o.duration_h),
                         "in_window": False,
+                        **(_NOT_A_VORTEX if realism else {}),
                     }
                 )
             )
-    truth = pd.concat(parts, ignore_index=True)[TRUTH_COLUMNS]
+    columns = TRUTH_COLUMNS + (REALISM_TRUTH_COLUMNS if realism else [])
+    truth = pd.concat(parts, ignore_index=True)[columns]
     return truth.sort_values(["time", "object_id"], kind="stable").reset_index(drop=True)
 
 
@@ -405,8 +492,9 @@ def generate_basin(
         start: time of the first frame, on the hour (UTC, naive).
         days: length; ``days x 24 x 60 / frame_minutes`` frame times (fractions of a day allowed, >= 6 h).
         seed: everything is drawn from it; same seed -> byte-identical files.
-        preset: ``demo`` (384 x 128, the embedded default), ``default`` (full 1290 x 420 grid) or
-            ``hard``; ignored when ``config`` is given.
+        preset: ``demo`` (384 x 128, the embedded default), ``default`` (full 1290 x 420 grid),
+            ``hard`` or ``realistic`` (the demo grid with label error, filled eyes and more look-alikes,
+            docs/synthetic.md); ignored when ``config`` is given.
         config: explicit settings (e.g. ``PRESETS["demo"].replace(black_frames_per_day=4)``).
         progress: show a tqdm bar over frames.
         workers: processes rendering frames (fork); the output does not depend on it.
@@ -465,6 +553,12 @@ def _write_tables(
     _truth_table(renderer, times).to_csv(
         truth_path, index=False, float_format="%.6f", date_format="%Y-%m-%d %H:%M:%S"
     )
+    label_error_path = None
+    if config.realism:
+        label_error_path = out / "label_error.csv"
+        label_error_table(plan.medicanes).to_csv(
+            label_error_path, index=False, float_format="%.6f", date_format="%Y-%m-%d %H:%M:%S"
+        )
     faults_table = _faults_table(faults, times)
     faults_path = out / "faults.csv"
     faults_table.to_csv(faults_path, index=False, date_format="%Y-%m-%d %H:%M:%S")
@@ -499,6 +593,7 @@ def _write_tables(
         objects=_objects_table(plan),
         faults=faults_table,
         plan=plan,
+        label_error_path=label_error_path,
     )
 
 
@@ -605,11 +700,15 @@ def draw_preview(renderer: FrameRenderer, times: pd.DatetimeIndex, path: Path) -
     for p in plan.land_vortices:
         x, y = grid.lonlat_to_pixel(p.lon, p.lat)
         ax.plot(x, y, ls="--", color="0.85", lw=0.8)
+    for p in plan.sea_vortices:
+        x, y = grid.lonlat_to_pixel(p.lon, p.lat)
+        ax.plot(x, y, ls="--", color="cyan", lw=0.8)
     ax.set_xlim(-0.5, grid.width - 0.5)
     ax.set_ylim(grid.height - 0.5, -0.5)
     ax.set_title(
         f"synthetic basin ({config.name}, seed {renderer.seed}), {time:%Y-%m-%d %H:%M} UTC: "
-        f"{len(plan.medicanes)} Medicane tracks (thick = Medicane window), dashed = land vortices",
+        f"{len(plan.medicanes)} Medicane tracks (thick = Medicane window), dashed = land vortices"
+        + (" (grey) and sea vortices (cyan)" if plan.sea_vortices else ""),
         fontsize=9,
     )
     ax.set_xlabel("x (pixel)")
@@ -634,14 +733,24 @@ def _position_px(p: VortexPlan, grid: SeviriGrid, time: pd.Timestamp) -> tuple[f
 def _draw_zoom(
     ax: object, image: np.ndarray, p: VortexPlan, grid: SeviriGrid, time: pd.Timestamp, colour: object
 ) -> None:
-    """A 4:3 crop of ``image`` about 4 storm radii wide around the storm's track position."""
+    """A 4:3 crop of ``image`` about 4 storm radii wide around the storm's drawn position.
+
+    ``+`` marks the drawn centre; with a label error an ``x`` marks where tracks.csv puts it.
+    """
     x, y = _position_px(p, grid, time)
     half_w = max(12.0, 2.0 * p.radius_km / float(grid.pixel_size_km(x, y)[0]))
     half_h = 0.75 * half_w
     ax.imshow(image, interpolation="nearest")  # type: ignore[attr-defined]
     ax.plot([x], [y], "+", color=colour, ms=8, mew=1.0)  # type: ignore[attr-defined]
+    title = f"{p.name}: radius {p.radius_km:.0f} km, + = track"
+    if p.realism is not None and p.realism.label_lon is not p.lon:
+        hours = np.arange(p.lon.size, dtype=np.float64)
+        t_h = (time - p.start) / pd.Timedelta(hours=1)
+        lx, ly = grid.lonlat_to_pixel(np.interp(t_h, hours, p.label_lon), np.interp(t_h, hours, p.label_lat))
+        ax.plot([float(lx)], [float(ly)], "x", color="yellow", ms=7, mew=1.2)  # type: ignore[attr-defined]
+        title = f"{p.name}: radius {p.radius_km:.0f} km, + = drawn, x = tracks.csv"
     ax.set_xlim(x - half_w, x + half_w)  # type: ignore[attr-defined]
     ax.set_ylim(y + half_h, y - half_h)  # type: ignore[attr-defined]
-    ax.set_title(f"{p.name}: radius {p.radius_km:.0f} km, + = track", fontsize=8, color="black")  # type: ignore[attr-defined]
+    ax.set_title(title, fontsize=8, color="black")  # type: ignore[attr-defined]
     ax.set_xticks([])  # type: ignore[attr-defined]
     ax.set_yticks([])  # type: ignore[attr-defined]

@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medicane-hf synth",
         description="Write a synthetic Mediterranean: Airmass RGB frames with Medicanes on tracks, "
-        "look-alikes and sensor gaps, plus tracks.csv, grid.json, synthetic_truth.csv and faults.csv.",
+        "look-alikes and sensor gaps, plus tracks.csv, grid.json, synthetic_truth.csv and faults.csv "
+        "(and label_error.csv for the realistic preset).",
     )
     parser.add_argument(
         "--out", required=True, help="output folder (frames/ must be empty unless --overwrite)"
@@ -44,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="demo",
         help=f"demo: {PRESETS['demo'].width} x {PRESETS['demo'].height} px, the embedded default; "
         f"default: the full {PRESETS['default'].width} x {PRESETS['default'].height} SEVIRI grid; "
-        "hard: full grid, faint storms, more look-alikes (default demo)",
+        "hard: full grid, faint storms, more look-alikes; realistic: the demo grid with label error, "
+        "cloud-filled and missing eyes, lopsided cloud and look-alikes with an eye over sea and land "
+        "(docs/synthetic.md) (default demo)",
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="processes rendering frames; output does not depend on it"

@@ -1,8 +1,13 @@
-"""Settings of the synthetic Mediterranean and its three presets.
+"""Settings of the synthetic Mediterranean and its four presets.
 
 Every number the generator uses lives in :class:`SyntheticConfig`; the presets
-``demo``, ``default`` and ``hard`` are instances of it. Ranges are ``(low, high)``
-tuples from which each object draws its own value.
+``demo``, ``default``, ``hard`` and ``realistic`` are instances of it. Ranges are
+``(low, high)`` tuples from which each object draws its own value.
+
+The realism settings (label error, cloud-filled eyes, eyeless weak Medicanes, asymmetric
+cloud shields, sea look-alikes with an eye, an eye coloured like the clear air) are off in
+``demo``, ``default`` and ``hard``, whose files stay byte-identical to the basins made
+before those settings existed; ``realistic`` turns them on (docs/synthetic.md).
 
 Colours are set the way the real product is made (docs/DOMAIN.md section 1):
 as brightness temperatures in K per Airmass channel,
@@ -116,6 +121,33 @@ class SyntheticConfig:
     Difficulty:
         contrast: opacity of Medicanes, look-alikes and the eye (1 = textbook, lower = harder).
 
+    Realism (all off by default; the ``realistic`` preset turns them on, docs/synthetic.md):
+        label_error_rms_km: total (2-D) RMS distance between the position written to tracks.csv
+            and the drawn centre (synthetic_truth.csv keeps the drawn one; label_error.csv has
+            both and the offset per track row). 0 = the label is the drawn centre.
+        label_error_correlation_h: correlation time of that offset: per storm and component an
+            hourly AR(1) (Ornstein-Uhlenbeck) process with lag-1 correlation ``exp(-1 h / this)``.
+        eye_fill_fraction: share of hours in which an eye that would show is filled by cloud
+            (every vortex, look-alikes too); 0 = eyes always clear.
+        eye_fill_correlation_h: correlation time of the latent process whose upper tail fills the eye,
+            so filled spells last hours, not single frames.
+        eyeless_medicane_fraction: share of the Medicanes that are weak ones never showing an eye
+            (still in tracks.csv with their window); a basin of n storms has floor or ceil of
+            n x this, spread over them (``plans.plan_realism``).
+        eyeless_peak_intensity: peak intensity range of those (a Medicane with an eye peaks at 1).
+        shield_offset_fraction: distance of the cloud shield's centre from the vortex centre,
+            as a fraction of the outer radius (the eye stays on the vortex centre).
+        shield_elongation: axis ratio (>= 1) of the cloud shield, area kept.
+        shield_turn_deg_per_h: spread (standard deviation) of how fast the offset's direction and the
+            long axis turn, degrees per hour.
+        sea_vortices_per_day, sea_vortex_intensity, sea_vortex_duration_h: look-alikes over the sea:
+            short-lived vortices drawn like a Medicane, eye included, that are never in tracks.csv.
+        eye_colour_mix: colour of a clear eye: 1 = the fixed ``eye_k`` (one colour found nowhere
+            else, as in the old presets), 0 = the clear air under the storm (the local air mass,
+            land tint and sensor noise), in between a blend.
+        eye_texture: opacity of the patchy low cloud inside a clear eye (0 = none), drawn from the
+            fixed cloud texture.
+
     Sensor faults (listed in faults.csv):
         missing_frames_per_day: single missing frames.
         gaps_per_day, gap_minutes: short runs of missing frames.
@@ -196,6 +228,21 @@ class SyntheticConfig:
     convection_drift_kmh: tuple[float, float, float] = (12.0, 0.0, 7.0)
     # difficulty
     contrast: float = 1.0
+    # realism (off: the old presets' bytes do not depend on these)
+    label_error_rms_km: float = 0.0
+    label_error_correlation_h: float = 12.0
+    eye_fill_fraction: float = 0.0
+    eye_fill_correlation_h: float = 6.0
+    eyeless_medicane_fraction: float = 0.0
+    eyeless_peak_intensity: Range = (0.55, 0.8)
+    shield_offset_fraction: Range = (0.0, 0.0)
+    shield_elongation: Range = (1.0, 1.0)
+    shield_turn_deg_per_h: float = 0.0
+    sea_vortices_per_day: float = 0.0
+    sea_vortex_intensity: Range = (0.75, 1.0)
+    sea_vortex_duration_h: Range = (8.0, 20.0)
+    eye_colour_mix: float = 1.0
+    eye_texture: float = 0.0
     # sensor faults
     missing_frames_per_day: float = 3.0
     gaps_per_day: float = 1.0
@@ -253,6 +300,50 @@ class SyntheticConfig:
             raise ValueError(
                 f"SyntheticConfig {self.name!r}: contrast must be in (0, 1.5], got {self.contrast}"
             )
+        self._validate_realism()
+
+    def _validate_realism(self) -> None:
+        for name in ("eye_fill_fraction", "eyeless_medicane_fraction", "eye_colour_mix", "eye_texture"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"SyntheticConfig {self.name!r}: {name} must be in [0, 1], got {value}")
+        for name in ("label_error_rms_km", "shield_turn_deg_per_h", "sea_vortices_per_day"):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"SyntheticConfig {self.name!r}: {name} must be >= 0, got {getattr(self, name)}"
+                )
+        for name in ("label_error_correlation_h", "eye_fill_correlation_h"):
+            if getattr(self, name) <= 0:
+                raise ValueError(
+                    f"SyntheticConfig {self.name!r}: {name} must be > 0 hours, got {getattr(self, name)}"
+                )
+        checks = (
+            ("shield_offset_fraction", 0.0, "0 <= low <= high"),
+            ("shield_elongation", 1.0, "1 <= low <= high"),
+            ("eyeless_peak_intensity", 0.0, "0 <= low <= high"),
+            ("sea_vortex_intensity", 0.0, "0 <= low <= high"),
+            ("sea_vortex_duration_h", 4.0, "4 <= low <= high"),
+        )
+        for name, floor, rule in checks:
+            low, high = getattr(self, name)
+            if not floor <= low <= high:
+                raise ValueError(
+                    f"SyntheticConfig {self.name!r}: {name} must be a range {rule}, got {(low, high)}"
+                )
+
+    @property
+    def realism(self) -> bool:
+        """True when any realism setting is on: the plan then draws each vortex's realism (docs/synthetic.md)."""
+        return (
+            self.label_error_rms_km > 0
+            or self.eye_fill_fraction > 0
+            or self.eyeless_medicane_fraction > 0
+            or self.shield_offset_fraction[1] > 0
+            or self.shield_elongation[1] > 1.0
+            or self.sea_vortices_per_day > 0
+            or self.eye_colour_mix < 1.0
+            or self.eye_texture > 0
+        )
 
     @property
     def frames_per_day(self) -> int:
@@ -291,10 +382,12 @@ _FULL_GRID = SyntheticConfig(
     episode_hours=(30.0, 72.0),
 )
 
+# The embedded default: small and fast, still several storms in a few days. Its pixels are
+# 10-20 km, so storms start at 75 km: smaller ones would be a few pixels with no resolvable eye.
+_DEMO = SyntheticConfig(medicane_radius_km=(75.0, 150.0))
+
 PRESETS: dict[str, SyntheticConfig] = {
-    # The embedded default: small and fast, still several storms in a few days. Its pixels are
-    # 10-20 km, so storms start at 75 km: smaller ones would be a few pixels with no resolvable eye.
-    "demo": SyntheticConfig(medicane_radius_km=(75.0, 150.0)),
+    "demo": _DEMO,
     "default": _FULL_GRID,
     # Full grid, faint storms, twice the look-alikes, noisier sensor.
     "hard": _FULL_GRID.replace(
@@ -312,11 +405,35 @@ PRESETS: dict[str, SyntheticConfig] = {
         black_frames_per_day=1.0,
         noisy_frames_per_day=3.0,
     ),
+    # The demo grid (cheap enough to train on 2 CPU cores) with what makes real imagery hard:
+    # labels tens of km off the visible centre (ERA5 composite tracks), eyes often cloud-filled,
+    # weak eyeless Medicanes, lopsided cloud, vortices with an eye over land *and* sea that are
+    # not Medicanes, and an eye coloured like the clear air around the storm.
+    "realistic": _DEMO.replace(
+        name="realistic",
+        # land look-alikes as often as sea ones, strong enough that their eye shows
+        land_vortices_per_day=1.0,
+        land_vortex_intensity=(0.8, 1.0),
+        label_error_rms_km=20.0,
+        label_error_correlation_h=12.0,
+        eye_fill_fraction=0.3,
+        eye_fill_correlation_h=6.0,
+        eyeless_medicane_fraction=0.25,
+        eyeless_peak_intensity=(0.55, 0.8),
+        shield_offset_fraction=(0.05, 0.35),
+        shield_elongation=(1.0, 1.6),
+        shield_turn_deg_per_h=4.0,
+        sea_vortices_per_day=1.0,
+        sea_vortex_intensity=(0.75, 1.0),
+        sea_vortex_duration_h=(8.0, 20.0),
+        eye_colour_mix=0.0,
+        eye_texture=0.35,
+    ),
 }
 
 
 def get_preset(name: str) -> SyntheticConfig:
-    """The preset called ``name`` (demo, default, hard); a clear error lists the others."""
+    """The preset called ``name`` (demo, default, hard, realistic); a clear error lists the others."""
     try:
         return PRESETS[name]
     except KeyError:

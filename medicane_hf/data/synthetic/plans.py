@@ -10,6 +10,11 @@ degrees an hour, turns away from land and from other Medicanes, speed varies
 smoothly inside the configured range). Positions are rounded to 4 decimals
 *before* anything is rendered, so the image at every 5-minute frame is exactly
 the linear interpolation of the hourly positions written to tracks.csv.
+
+With the realism settings on (the ``realistic`` preset) each vortex also gets a
+:class:`VortexRealism`, drawn after everything else: the position tracks.csv gives
+then differs from the drawn one by a slowly varying offset, and the eye, the
+cloud shield and the storm's strength vary as described there.
 """
 
 from __future__ import annotations
@@ -32,10 +37,13 @@ __all__ = [
     "FrontPlan",
     "PlanningError",
     "VortexPlan",
+    "VortexRealism",
+    "ar1_series",
     "count_for",
     "destination",
     "life_cycle",
     "make_plan",
+    "plan_realism",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -91,6 +99,36 @@ def _wrap_deg(angle: float) -> float:
 
 
 @dataclass
+class VortexRealism:
+    """What the realism settings change about one vortex (``VortexPlan.realism``; None = drawn as before).
+
+    Hourly arrays are ``[n_hours]``, aligned with ``VortexPlan.lon``.
+
+    Attributes:
+        label_lon, label_lat: the position tracks.csv gives (degrees, rounded like the track); the
+            drawn centre stays ``VortexPlan.lon/lat``. For look-alikes (never in tracks.csv) they
+            are still drawn, so that switching the label error does not reshuffle the rest.
+        eye_fill: share of the eye filled by cloud, 0 (clear) .. 1 (filled), hourly; >= 0.5 in
+            ``eye_fill_fraction`` of the hours the eye could show.
+        eyeless: a weak Medicane that never shows an eye.
+        shield_offset_km: distance of the cloud shield's centre from the vortex centre, km.
+        shield_angle_deg: direction of that offset at genesis, degrees counter-clockwise from east;
+            the long axis of an elongated shield points the same way.
+        shield_turn_deg_per_h: how fast offset and axis turn, degrees per hour (counter-clockwise > 0).
+        shield_elongation: axis ratio of the shield (>= 1; its area is kept).
+    """
+
+    label_lon: FloatArray
+    label_lat: FloatArray
+    eye_fill: FloatArray
+    eyeless: bool
+    shield_offset_km: float
+    shield_angle_deg: float
+    shield_turn_deg_per_h: float
+    shield_elongation: float
+
+
+@dataclass
 class VortexPlan:
     """A spiral vortex with an eye: a Medicane (over sea, in tracks.csv) or a land vortex (look-alike).
 
@@ -115,6 +153,7 @@ class VortexPlan:
     pitch: float
     band_phase: float
     asymmetry: tuple[float, float, float, float]
+    realism: VortexRealism | None = None
 
     @property
     def duration_h(self) -> int:
@@ -149,6 +188,16 @@ class VortexPlan:
         hours = np.arange(self.lon.size, dtype=np.float64)
         t = np.asarray(t_h, dtype=np.float64)
         return np.interp(t, hours, self.lon), np.interp(t, hours, self.lat)
+
+    @property
+    def label_lon(self) -> FloatArray:
+        """Hourly longitude written to tracks.csv: the drawn one unless a label error is planned."""
+        return self.lon if self.realism is None else self.realism.label_lon
+
+    @property
+    def label_lat(self) -> FloatArray:
+        """Hourly latitude written to tracks.csv (see ``label_lon``)."""
+        return self.lat if self.realism is None else self.realism.label_lat
 
 
 @dataclass
@@ -229,6 +278,12 @@ class BasinPlan:
     convection: list[BlobPlan] = field(default_factory=list)
     commas: list[CommaPlan] = field(default_factory=list)
     fronts: list[FrontPlan] = field(default_factory=list)
+    sea_vortices: list[VortexPlan] = field(default_factory=list)
+
+    @property
+    def vortices(self) -> list[VortexPlan]:
+        """Every vortex with an eye: Medicanes, then land and sea look-alikes."""
+        return self.medicanes + self.land_vortices + self.sea_vortices
 
 
 # ---- track walks ------------------------------------------------------------------------------
@@ -424,8 +479,13 @@ def plan_vortices(
     geo: Geography,
     basin_start: pd.Timestamp,
     days: float,
-) -> tuple[list[VortexPlan], list[VortexPlan]]:
-    """Medicanes (over sea, separated) and land vortices (over land, clear of Medicanes)."""
+) -> tuple[list[VortexPlan], list[VortexPlan], list[VortexPlan]]:
+    """Medicanes (over sea, separated), land vortices (over land) and sea vortices (look-alikes over sea).
+
+    Look-alikes keep clear of the Medicanes and of each other by ``min_separation_km``; one that
+    does not fit is left out. Sea vortices exist only when ``sea_vortices_per_day > 0`` (so the
+    other presets draw exactly the numbers they drew before the setting existed).
+    """
     total_hours = int(round(days * 24))
     if total_hours < 6:
         raise PlanningError(f"a synthetic basin needs at least 6 hours, got {days} days")
@@ -497,7 +557,28 @@ def plan_vortices(
         if result is not None:  # a look-alike that does not fit is simply left out
             land_vortices.append(result[0])
             occupancy.add(result[1], np.column_stack([result[0].lon, result[0].lat]))
-    return medicanes, land_vortices
+
+    sea_vortices: list[VortexPlan] = []
+    for k in range(count_for(config.sea_vortices_per_day, days)):
+        # anywhere in time, quiet gaps included: a vortex with an eye is not always a Medicane
+        result = _plan_vortex(
+            rng,
+            config,
+            object_id=f"sea{k + 1:03d}",
+            name="",
+            kind="sea_vortex",
+            basin_start=basin_start,
+            span=(0, total_hours - 1),
+            candidates=sea_cells,
+            ok=over_sea,
+            duration_range=config.sea_vortex_duration_h,
+            peak=float(rng.uniform(*config.sea_vortex_intensity)),
+            attempts=50,
+        )
+        if result is not None:
+            sea_vortices.append(result[0])
+            occupancy.add(result[1], np.column_stack([result[0].lon, result[0].lat]))
+    return medicanes, land_vortices, sea_vortices
 
 
 # ---- look-alikes without tracks -------------------------------------------------------------
@@ -600,12 +681,133 @@ def make_plan(
     basin_start: pd.Timestamp,
     days: float,
 ) -> BasinPlan:
-    """Draw every object of the basin, in a fixed order so a seed always gives the same plan."""
-    medicanes, land_vortices = plan_vortices(rng, config, grid, geo, basin_start, days)
-    return BasinPlan(
+    """Draw every object of the basin, in a fixed order so a seed always gives the same plan.
+
+    The realism (``plan_realism``) is drawn last, and only when a realism setting is on, so the
+    presets without it draw exactly the same numbers as before it existed.
+    """
+    medicanes, land_vortices, sea_vortices = plan_vortices(rng, config, grid, geo, basin_start, days)
+    plan = BasinPlan(
         medicanes=medicanes,
         land_vortices=land_vortices,
         convection=plan_convection(rng, config, basin_start, days),
         commas=plan_commas(rng, config, basin_start, days),
         fronts=plan_fronts(rng, config, basin_start, days),
+        sea_vortices=sea_vortices,
     )
+    if config.realism:
+        plan_realism(rng, config, grid, plan)
+    return plan
+
+
+# ---- realism --------------------------------------------------------------------------------
+
+
+def ar1_series(rng: np.random.Generator, n: int, std: float, correlation_h: float) -> FloatArray:
+    """``n`` hourly values of a stationary AR(1) (a sampled Ornstein-Uhlenbeck process).
+
+    Standard deviation ``std`` at every hour, lag-1 correlation ``exp(-1 / correlation_h)``; the
+    first value is drawn from the stationary law, so a short storm is as spread as a long one.
+    """
+    phi = float(np.exp(-1.0 / correlation_h))
+    innovations = rng.standard_normal(n)
+    out = np.empty(n)
+    out[0] = std * innovations[0]
+    step = std * np.sqrt(1.0 - phi * phi)
+    for i in range(1, n):
+        out[i] = phi * out[i - 1] + step * innovations[i]
+    return out
+
+
+def _labelled_track(
+    lon: FloatArray, lat: FloatArray, east_km: FloatArray, north_km: FloatArray, grid: SeviriGrid
+) -> tuple[FloatArray, FloatArray]:
+    """The drawn track moved by (east, north) km, rounded like a track and kept on the grid.
+
+    A label off the image would give no tile a target while its storm is drawn inside one, so
+    a label beyond the grid is pulled back to the edge pixel (rare: the drawn centre keeps
+    ``track_margin_px`` inside). The offset actually written is measured from the rounded
+    values by the basin (label_error.csv), not taken from here.
+    """
+    label_lat = lat + north_km / KM_PER_DEG_LAT
+    label_lon = lon + east_km / (KM_PER_DEG_LAT * np.cos(np.radians(lat)))
+    x, y = grid.lonlat_to_pixel(label_lon, label_lat)
+    off = ~((x >= 0) & (x <= grid.width - 1) & (y >= 0) & (y <= grid.height - 1))
+    if off.any():
+        cx, cy = np.clip(x[off], 0, grid.width - 1), np.clip(y[off], 0, grid.height - 1)
+        label_lon[off], label_lat[off] = grid.pixel_to_lonlat(cx, cy)
+    return np.round(label_lon, POSITION_DECIMALS), np.round(label_lat, POSITION_DECIMALS)
+
+
+def _eye_fill(rng: np.random.Generator, intensity: FloatArray, config: SyntheticConfig) -> FloatArray:
+    """Hourly eye fill 0..1 of a vortex with hourly ``intensity``: spells of a unit AR(1)'s upper tail.
+
+    The threshold is this vortex's own ``1 - eye_fill_fraction`` quantile of the latent values
+    over the hours its eye could show (intensity above ``eye_intensity[0]``), so every vortex has
+    its eye filled (fill >= 0.5) in that share of those hours, in spells of about
+    ``eye_fill_correlation_h`` (a global threshold would leave a two-storm episode anywhere from
+    all clear to all filled). The +-0.25 soft edge makes a spell start and end over about an hour
+    (a 5-minute frame interpolates the hourly values) instead of switching in one frame.
+    """
+    latent = ar1_series(rng, intensity.size, 1.0, config.eye_fill_correlation_h)
+    fraction = config.eye_fill_fraction
+    if fraction <= 0.0:
+        return np.zeros(intensity.size)
+    if fraction >= 1.0:
+        return np.ones(intensity.size)
+    could_show = intensity > config.eye_intensity[0]
+    pool = latent[could_show] if could_show.any() else latent
+    threshold = float(np.quantile(pool, 1.0 - fraction))
+    return smoothstep((latent - threshold) / 0.5 + 0.5)
+
+
+def plan_realism(
+    rng: np.random.Generator, config: SyntheticConfig, grid: SeviriGrid, plan: BasinPlan
+) -> None:
+    """Give every vortex of ``plan`` its :class:`VortexRealism` (in place), in a fixed order.
+
+    Every vortex draws the same numbers whichever realism settings are on (a setting at 0 just
+    leaves its numbers unused), so turning one effect off keeps the rest of the basin as it was.
+
+    Eyeless Medicanes (which also get their weaker peak intensity here) are picked by systematic
+    sampling with a random phase over the Medicanes in genesis order: Medicane ``j`` is eyeless
+    when ``floor(u + (j + 1) f)`` exceeds ``floor(u + j f)`` (``f`` the fraction, ``u`` uniform),
+    so a basin of ``n`` storms has ``floor(n f)`` or ``ceil(n f)`` of them, spread out. A coin per
+    storm would leave a two-storm episode (one split of a small dataset) eyeless a sixteenth of
+    the time at ``f = 0.25``; this never does.
+    """
+    sigma_km = config.label_error_rms_km / np.sqrt(2.0)  # per component: the 2-D RMS is the setting
+    phase = float(rng.random())
+    fraction = config.eyeless_medicane_fraction
+    eyeless_ids = {
+        p.object_id
+        for j, p in enumerate(plan.medicanes)
+        if np.floor(phase + (j + 1) * fraction) > np.floor(phase + j * fraction)
+    }
+    for p in plan.vortices:
+        n = p.lon.size
+        east = ar1_series(rng, n, sigma_km, config.label_error_correlation_h)
+        north = ar1_series(rng, n, sigma_km, config.label_error_correlation_h)
+        fill = _eye_fill(rng, p.intensity(np.arange(n, dtype=np.float64)), config)
+        weak_peak = float(rng.uniform(*config.eyeless_peak_intensity))
+        offset = float(rng.uniform(*config.shield_offset_fraction)) * p.radius_km
+        angle = float(rng.uniform(0.0, 360.0))
+        turn = float(rng.normal(0.0, 1.0)) * config.shield_turn_deg_per_h
+        elongation = float(rng.uniform(*config.shield_elongation))
+        if config.label_error_rms_km > 0:
+            label_lon, label_lat = _labelled_track(p.lon, p.lat, east, north, grid)
+        else:
+            label_lon, label_lat = p.lon, p.lat
+        eyeless = p.kind == "medicane" and p.object_id in eyeless_ids
+        if eyeless:
+            p.peak_intensity = weak_peak
+        p.realism = VortexRealism(
+            label_lon=label_lon,
+            label_lat=label_lat,
+            eye_fill=fill,
+            eyeless=eyeless,
+            shield_offset_km=offset,
+            shield_angle_deg=angle,
+            shield_turn_deg_per_h=turn,
+            shield_elongation=elongation,
+        )

@@ -8,10 +8,17 @@ A frame is built in layers, all float32 in uint8 units (0..255):
    cloud; comma clouds and fronts are drawn into these coarse fields too.
 2. A faint fixed land pattern (visible in clear air only) and a fine cloud
    texture that drifts with the flow.
-3. Convective clusters, land vortices and Medicanes, each in a small window
-   around its centre at full resolution (Medicanes last, so their eye is never
-   covered).
+3. Convective clusters, land vortices, sea vortices (realistic preset only) and
+   Medicanes, each in a small window around its centre at full resolution
+   (Medicanes last, so their eye is never covered).
 4. Sensor noise from a generator seeded by (seed, frame index).
+
+A vortex with a :class:`~medicane_hf.data.synthetic.plans.VortexRealism` (the
+realism settings) is drawn with its cloud shield off-centre and stretched, its eye
+filled by cloud for spells of hours, no eye at all when it is an eyeless weak
+Medicane, and a clear eye coloured like the clear air under the storm plus patchy
+low cloud instead of the fixed eye colour. Without one, every number is computed
+exactly as before those settings existed (same bytes).
 
 Storm geometry is computed in km on the ground from the local pixel size, so a
 100 km storm is round on the ground and slightly oval in pixels, as in the
@@ -34,7 +41,7 @@ from medicane_hf.data.synthetic.config import AIRMASS_RANGES_K, SyntheticConfig,
 from medicane_hf.data.synthetic.geography import pixel_land_fraction
 from medicane_hf.data.synthetic.plans import BasinPlan, BlobPlan, CommaPlan, FrontPlan, VortexPlan, smoothstep
 
-__all__ = ["FrameRenderer", "VortexStates"]
+__all__ = ["FrameRenderer", "VortexStates", "clear_eye_opacity", "vortex_states"]
 
 F32 = np.float32
 FloatArray = npt.NDArray[np.float32]
@@ -54,6 +61,11 @@ class VortexStates:
 
     ``first`` is the index of the first frame; x, y in pixels; dx_km, dy_km the local pixel
     size; radius_km the outer cloud radius; rotation_rad the pattern angle (counter-clockwise).
+
+    With realism (``plan.realism`` set; else these are None): eye_opacity the drawn eye's peak
+    opacity 0..1 (0 = no eye: too weak, filled or eyeless), eye_fill the cloud filling the eye
+    0..1, shield_east_km / shield_north_km the offset of the cloud shield's centre from the
+    vortex centre (km), shield_angle_rad the direction of its long axis (counter-clockwise from east).
     """
 
     plan: VortexPlan
@@ -68,22 +80,42 @@ class VortexStates:
     dy_km: npt.NDArray[np.float64]
     rotation_rad: npt.NDArray[np.float64]
     t_h: npt.NDArray[np.float64]
+    eye_opacity: npt.NDArray[np.float64] | None = None
+    eye_fill: npt.NDArray[np.float64] | None = None
+    shield_east_km: npt.NDArray[np.float64] | None = None
+    shield_north_km: npt.NDArray[np.float64] | None = None
+    shield_angle_rad: npt.NDArray[np.float64] | None = None
 
     def __len__(self) -> int:
         return int(self.x.size)
 
 
+def clear_eye_opacity(intensity: npt.ArrayLike, config: SyntheticConfig) -> npt.NDArray[np.float64]:
+    """Opacity 0..1 of an unfilled eye at these intensities: 0 below ``eye_intensity[0]``, full at ``[1]``."""
+    low, high = config.eye_intensity
+    return min(1.0, config.contrast) * smoothstep(
+        (np.asarray(intensity, dtype=np.float64) - low) / (high - low)
+    )
+
+
 def vortex_states(
-    plan: VortexPlan, grid: SeviriGrid, basin_start: pd.Timestamp, frame_minutes: int
+    plan: VortexPlan,
+    grid: SeviriGrid,
+    basin_start: pd.Timestamp,
+    frame_minutes: int,
+    config: SyntheticConfig | None = None,
 ) -> VortexStates:
-    """States of ``plan`` at every frame from its genesis to its end (inclusive)."""
+    """States of ``plan`` at every frame from its genesis to its end (inclusive).
+
+    ``config`` is needed only for a plan with realism (its eye opacity follows the eye settings).
+    """
     first = int((plan.start - basin_start) / pd.Timedelta(minutes=frame_minutes))
     n = plan.duration_h * 60 // frame_minutes + 1
     t_h = np.arange(n, dtype=np.float64) * frame_minutes / 60.0
     lon, lat = plan.position_at(t_h)
     x, y = grid.lonlat_to_pixel(lon, lat)
     dx, dy = grid.pixel_size_km(x, y)
-    return VortexStates(
+    states = VortexStates(
         plan=plan,
         first=first,
         x=x,
@@ -97,6 +129,20 @@ def vortex_states(
         rotation_rad=np.radians(plan.rotation_deg_per_h * t_h),
         t_h=t_h,
     )
+    realism = plan.realism
+    if realism is not None:
+        if config is None:
+            raise ValueError(f"vortex {plan.object_id} has realism: vortex_states needs its config")
+        hours = np.arange(plan.lon.size, dtype=np.float64)
+        states.eye_fill = np.interp(t_h, hours, realism.eye_fill)
+        opacity = clear_eye_opacity(states.intensity, config) * (1.0 - states.eye_fill)
+        states.eye_opacity = np.zeros_like(opacity) if realism.eyeless else opacity
+        angle = np.radians(realism.shield_angle_deg + realism.shield_turn_deg_per_h * t_h)
+        # the offset grows with the storm, as a fixed share of its outer radius
+        offset = realism.shield_offset_km * states.radius_km / plan.radius_km
+        states.shield_east_km, states.shield_north_km = offset * np.cos(angle), offset * np.sin(angle)
+        states.shield_angle_rad = angle
+    return states
 
 
 @dataclass
@@ -149,8 +195,13 @@ class FrameRenderer:
         self.noise = self._noise_bank(rng)
         self._schedule()
         minutes = config.frame_minutes
-        self.medicanes = [vortex_states(p, grid, basin_start, minutes) for p in plan.medicanes]
-        self.land_vortices = [vortex_states(p, grid, basin_start, minutes) for p in plan.land_vortices]
+        self.medicanes = [vortex_states(p, grid, basin_start, minutes, config) for p in plan.medicanes]
+        self.land_vortices = [
+            vortex_states(p, grid, basin_start, minutes, config) for p in plan.land_vortices
+        ]
+        self.sea_vortices = [vortex_states(p, grid, basin_start, minutes, config) for p in plan.sea_vortices]
+        # a clear eye coloured like the air under the storm needs that air without its cloud
+        self._keep_clear = config.eye_colour_mix < 1.0
 
     # ---- setup ----------------------------------------------------------------------------------
 
@@ -374,28 +425,33 @@ class FrameRenderer:
 
     def background(self, i: int) -> FloatArray:
         """Air masses, land pattern and textured cloud at frame ``i``: float32 ``[3, H, W]`` (channel first)."""
+        return self._background(i, keep_clear=False)[0]
+
+    def _background(self, i: int, *, keep_clear: bool) -> tuple[FloatArray, FloatArray | None]:
+        """The background and, if ``keep_clear``, the same scene without its cloud (both ``[3, H, W]``)."""
         fields = self._upsample(self._coarse_fields(i))
         rgb = fields[:3]
         rgb += self.land_rgb
+        clear = rgb.copy() if keep_clear else None
         t_h = i * self.config.frame_minutes / 60.0
         shift = int(round(self.drift_px_per_h * t_h)) % self.grid.width
         cloud = fields[3]
         cloud *= F32(1.0) + F32(self.config.cloud_texture) * np.roll(self.texture, shift, axis=1)
         np.clip(cloud, 0.0, 1.0, out=cloud)
         rgb += cloud[None] * (_col(self.cloud) - rgb)
-        return rgb
+        return rgb, clear
 
     def render(self, i: int, *, noisy: bool = False) -> npt.NDArray[np.uint8]:
         """Frame ``i`` as uint8 ``[H, W, 3]``; ``noisy`` adds the strong noise of a faulty frame."""
-        rgb = self.background(i)
+        rgb, clear = self._background(i, keep_clear=self._keep_clear)
         for blob in self.blobs:
             k = i - blob.first
             if 0 <= k < len(blob.strength) and blob.strength[k] > 0.01:
                 self._draw_blob(rgb, blob, k)
-        for states in self.land_vortices + self.medicanes:
+        for states in self.land_vortices + self.sea_vortices + self.medicanes:
             k = i - states.first
             if 0 <= k < len(states):
-                self._draw_vortex(rgb, states, k)
+                self._draw_vortex(rgb, states, k, clear)
         rng = np.random.default_rng([self.seed, 1, i])
         oy, ox = (int(v) for v in rng.integers(0, NOISE_PAD, size=2))
         sign = F32(1.0 if rng.random() < 0.5 else -1.0)
@@ -418,13 +474,21 @@ class FrameRenderer:
             return None
         return slice(y0, y1), slice(x0, x1), np.arange(x0, x1, dtype=F32), np.arange(y0, y1, dtype=F32)
 
-    def _draw_vortex(self, rgb: FloatArray, s: VortexStates, k: int) -> None:
+    def _draw_vortex(self, rgb: FloatArray, s: VortexStates, k: int, clear: FloatArray | None = None) -> None:
+        """Draw vortex ``s`` at its frame ``k`` into ``rgb``; ``clear`` is the cloud-free scene (realism)."""
         intensity = float(s.intensity[k])
         if intensity <= 0.01:
             return
         plan, c = s.plan, self.config
         radius, dx, dy = float(s.radius_km[k]), float(s.dx_km[k]), float(s.dy_km[k])
-        reach = 1.6 * radius
+        sheared = s.shield_east_km is not None
+        if sheared:
+            assert plan.realism is not None
+            stretch = float(np.sqrt(plan.realism.shield_elongation))
+            offset = float(np.hypot(s.shield_east_km[k], s.shield_north_km[k]))  # type: ignore[index]
+            reach = 1.6 * radius * stretch + offset
+        else:
+            reach = 1.6 * radius
         win = self._window(s.x[k], s.y[k], int(np.ceil(reach / dx)) + 1, int(np.ceil(reach / dy)) + 1)
         if win is None:
             return
@@ -432,8 +496,31 @@ class FrameRenderer:
         east = (xs[None, :] - F32(s.x[k])) * F32(dx)
         north = -(ys[:, None] - F32(s.y[k])) * F32(dy)
         r = np.sqrt(east * east + north * north)
-        rho = r / F32(radius)
-        phi = np.arctan2(north, east) - F32(s.rotation_rad[k])  # angle in the rotating frame
+        if sheared:
+            rho, phi = _shield_coordinates(s, k, east, north, radius, stretch)
+        else:
+            rho = r / F32(radius)
+            phi = np.arctan2(north, east) - F32(s.rotation_rad[k])  # angle in the rotating frame
+        cover = self._vortex_cover(plan, rho, phi)
+        alpha = np.clip(F32(c.contrast * intensity) * cover, 0.0, 1.0)
+        patch = rgb[:, rows, cols]
+        patch += alpha[None] * (_col(self.cloud) - patch)
+        eye_km = max(plan.eye_radius_km, c.min_eye_px * min(dx, dy))
+        if s.eye_opacity is not None:
+            self._draw_realistic_eye(
+                patch, None if clear is None else clear[:, rows, cols], s, k, r, eye_km, rows, cols
+            )
+            return
+        eye_strength = min(1.0, c.contrast) * float(
+            smoothstep((intensity - c.eye_intensity[0]) / (c.eye_intensity[1] - c.eye_intensity[0]))
+        )
+        if eye_strength > 0:
+            eye = F32(eye_strength) / (F32(1.0) + (r / F32(eye_km)) ** 4)
+            patch += eye[None] * (_col(self.eye) - patch)
+
+    def _vortex_cover(self, plan: VortexPlan, rho: FloatArray, phi: FloatArray) -> FloatArray:
+        """Cloud cover 0..1 of a vortex at radius ``rho`` (outer radii) and pattern angle ``phi`` (rad)."""
+        c = self.config
         a1, p1, a2, p2 = plan.asymmetry
         rho_e = rho / (
             F32(1.0) + F32(a1) * np.cos(phi - F32(p1)) + F32(a2) * np.cos(F32(2.0) * phi - F32(p2))
@@ -446,17 +533,40 @@ class FrameRenderer:
         # bands break up into a few segments that turn with the storm
         band = band * (F32(0.75) + F32(0.25) * np.cos(F32(3.0) * phi + F32(p1 + p2)))
         bands = band * band * np.exp(-(((rho_e - F32(1.0)) / F32(0.45)) ** 2))
-        cover = F32(1.0) - (F32(1.0) - cdo) * (F32(1.0) - F32(c.band_strength) * bands)
-        alpha = np.clip(F32(c.contrast * intensity) * cover, 0.0, 1.0)
-        patch = rgb[:, rows, cols]
-        patch += alpha[None] * (_col(self.cloud) - patch)
-        eye_km = max(plan.eye_radius_km, c.min_eye_px * min(dx, dy))
-        eye_strength = min(1.0, c.contrast) * float(
-            smoothstep((intensity - c.eye_intensity[0]) / (c.eye_intensity[1] - c.eye_intensity[0]))
-        )
-        if eye_strength > 0:
-            eye = F32(eye_strength) / (F32(1.0) + (r / F32(eye_km)) ** 4)
-            patch += eye[None] * (_col(self.eye) - patch)
+        return F32(1.0) - (F32(1.0) - cdo) * (F32(1.0) - F32(c.band_strength) * bands)
+
+    def _draw_realistic_eye(
+        self,
+        patch: FloatArray,
+        clear: FloatArray | None,
+        s: VortexStates,
+        k: int,
+        r: FloatArray,
+        eye_km: float,
+        rows: slice,
+        cols: slice,
+    ) -> None:
+        """The eye of a vortex with realism: its opacity from the states, its colour the clear air.
+
+        ``patch`` (``[3, h, w]``, a view into the frame) already holds the storm's cloud; ``clear``
+        the same window without any cloud. The eye blends towards ``eye_colour_mix`` x eye colour
+        + the rest x clear air, then patchy low cloud (``eye_texture`` x the positive part of the
+        fixed texture) blends that towards the cloud colour, so an eye pixel has the colours of
+        the air and cloud edges around it rather than one colour of its own.
+        """
+        c = self.config
+        opacity = float(s.eye_opacity[k])  # type: ignore[index]
+        if opacity <= 0:
+            return
+        eye = F32(opacity) / (F32(1.0) + (r / F32(eye_km)) ** 4)
+        if clear is None:  # eye_colour_mix == 1: the fixed eye colour, as the old presets
+            target = np.broadcast_to(_col(self.eye), patch.shape).astype(F32)
+        else:
+            target = clear + F32(c.eye_colour_mix) * (_col(self.eye) - clear)
+        if c.eye_texture > 0:
+            low_cloud = F32(c.eye_texture) * np.clip(self.texture[rows, cols], 0.0, 1.0)
+            target += low_cloud[None] * (_col(self.cloud) - target)
+        patch += eye[None] * (target - patch)
 
     def _draw_blob(self, rgb: FloatArray, states: BlobStates, k: int) -> None:
         blob = states.plan
@@ -475,6 +585,27 @@ class FrameRenderer:
         alpha = np.clip(F32(states.strength[k]) * cover, 0.0, 1.0)
         patch = rgb[:, rows, cols]
         patch += alpha[None] * (_col(self.cloud) - patch)
+
+
+def _shield_coordinates(
+    s: VortexStates, k: int, east: FloatArray, north: FloatArray, radius_km: float, stretch: float
+) -> tuple[FloatArray, FloatArray]:
+    """Radius (outer radii) and pattern angle (rad) of the cloud shield, centred off the vortex centre.
+
+    The shield's centre is ``(shield_east_km, shield_north_km)`` from the vortex centre; it is
+    ``stretch`` times longer along ``shield_angle_rad`` and ``stretch`` times shorter across (area
+    kept). ``east``/``north`` are km from the vortex centre.
+    """
+    se = east - F32(s.shield_east_km[k])  # type: ignore[index]
+    sn = north - F32(s.shield_north_km[k])  # type: ignore[index]
+    angle = float(s.shield_angle_rad[k])  # type: ignore[index]
+    ca, sa = F32(np.cos(angle)), F32(np.sin(angle))
+    along = (se * ca + sn * sa) / F32(stretch)
+    across = (sn * ca - se * sa) * F32(stretch)
+    rho = np.sqrt(along * along + across * across) / F32(radius_km)
+    # back from the axis frame to east, then into the rotating frame, so the spiral keeps turning
+    phi = np.arctan2(across, along) + F32(angle) - F32(s.rotation_rad[k])
+    return rho, phi
 
 
 def _col(rgb: FloatArray) -> FloatArray:
