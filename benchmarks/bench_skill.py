@@ -117,17 +117,14 @@ def pooled_held_out(
 
 
 def drawn_centres(held_out: Path, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The drawn storm centre (tile px ``[N, 2]``) and intensity ``[N]`` of each tracking clip, from the
-    episodes' ``synthetic_truth.csv`` (storm ids there lack the ``eK-`` prefix that the merged archive adds)."""
-    truth = []
-    for path in sorted((held_out / "source" / "episodes").glob("episode*/synthetic_truth.csv")):
-        frame = pd.read_csv(path, parse_dates=["time"])
-        frame = frame[frame["kind"] == "medicane"].copy()
-        frame["storm_id"] = f"e{int(path.parent.name.removeprefix('episode'))}-" + frame["object_id"]
-        truth.append(frame[["time", "storm_id", "x", "y", "intensity"]])
-    truth_table = pd.concat(truth).set_index(["storm_id", "time"])
+    """The drawn storm centre (tile px ``[N, 2]``) and intensity ``[N]`` of each tracking clip at its end time, from
+    the episodes' ``synthetic_truth.csv`` (`read_source_truth`: ids as in the dataset)."""
+    from medicane_hf.data.synthetic import read_source_truth
+
+    truth = read_source_truth(held_out)
+    truth = truth[truth["kind"] == "medicane"].set_index(["object_id", "time"])
     keys = pd.MultiIndex.from_arrays([table["storm_id"], pd.to_datetime(table["end_time"])])
-    rows = truth_table.reindex(keys)
+    rows = truth.reindex(keys)
     if rows["x"].isna().any():
         missing = keys[int(np.flatnonzero(rows["x"].isna().to_numpy())[0])]
         raise KeyError(f"no drawn centre in synthetic_truth.csv for storm {missing[0]} at {missing[1]}")
@@ -136,25 +133,27 @@ def drawn_centres(held_out: Path, table: pd.DataFrame) -> tuple[np.ndarray, np.n
 
 
 def detection_ceiling(held_out: Path, table: pd.DataFrame, preset: str) -> dict[str, float]:
-    """What no method that reads pixels alone can separate: held-out negative clips whose tile shows an eye at the
-    clip's end (a drawn object at the intensity where the preset's eye is fully clear, ``eye_intensity[1]``,
-    centred in the tile): land vortices, which the tile's position on the grid could tell apart, and Medicanes outside their
-    Medicane window, which nothing in the pixels can. The FAR of a detector that flags exactly the tiles with an
-    eye (every Medicane found) is the floor a pixel method meets; with the land vortices told apart by position,
-    the lower floor."""
+    """What no method that reads pixels alone can separate: held-out negative clips whose tile shows a clear eye at
+    the clip's end, centred in the tile: an object drawn with its eye fully open (``eye_opacity`` >= 0.9 where the
+    preset records it, else intensity at the preset's ``eye_intensity[1]``, where its eye is fully clear). Land
+    vortices could be told apart by the tile's position on the grid; sea look-alikes and Medicanes outside their
+    Medicane window cannot. The FAR of a detector that flags exactly the tiles with an eye (every Medicane found)
+    is the floor a pixel method meets; with land told apart by position, the lower floor."""
+    from medicane_hf.data.synthetic import read_source_truth
     from medicane_hf.data.synthetic.config import get_preset
 
-    eye_start = get_preset(preset).eye_intensity[1]
-    objects = []
-    for path in sorted((held_out / "source" / "episodes").glob("episode*/synthetic_truth.csv")):
-        frame = pd.read_csv(path, parse_dates=["time"])
-        keep = frame["kind"].isin(["medicane", "land_vortex"]) & (frame["intensity"] >= eye_start)
-        objects.append(frame[keep])
-    truth = pd.concat(objects)
+    truth = read_source_truth(held_out)
+    if "eye_opacity" in truth:
+        visible = truth["eye_opacity"] >= 0.9
+    else:
+        visible = truth["kind"].isin(["medicane", "land_vortex"]) & (
+            truth["intensity"] >= get_preset(preset).eye_intensity[1]
+        )
+    truth = truth[visible]
     tile = int(json.loads((held_out / "dataset_info.json").read_text())["tiles"]["tile_size"])
     negatives = table[table["label"] == 0]
     by_time = {t: g for t, g in truth.groupby("time")}
-    counts = {"land_vortex": 0, "medicane_outside_window": 0}
+    counts = {"land": 0, "other": 0}
     ends = pd.to_datetime(negatives["end_time"])
     for end_time, x0, y0 in zip(ends, negatives["x0"], negatives["y0"], strict=True):
         here = by_time.get(end_time)
@@ -163,18 +162,16 @@ def detection_ceiling(held_out: Path, table: pd.DataFrame, preset: str) -> dict[
         inside = here[
             (here["x"] >= x0) & (here["x"] < x0 + tile) & (here["y"] >= y0) & (here["y"] < y0 + tile)
         ]
-        if (inside["kind"] == "land_vortex").any():
-            counts["land_vortex"] += 1
-        elif (inside["kind"] == "medicane").any():
-            counts["medicane_outside_window"] += 1
+        if len(inside) == 0:
+            continue
+        counts["land" if (inside["kind"] == "land_vortex").all() else "other"] += 1
     positives = int((table["label"] == 1).sum())
-    eye_negatives = counts["land_vortex"] + counts["medicane_outside_window"]
-    outside = counts["medicane_outside_window"]
     return {
-        "negatives_with_eye_land_vortex": counts["land_vortex"],
-        "negatives_with_eye_medicane_outside_window": outside,
-        "far_floor_pixels_only": eye_negatives / max(positives + eye_negatives, 1),
-        "far_floor_with_position": outside / max(positives + outside, 1),
+        "negatives_with_eye_land_vortex": counts["land"],
+        "negatives_with_eye_at_sea": counts["other"],
+        "far_floor_pixels_only": (counts["land"] + counts["other"])
+        / max(positives + counts["land"] + counts["other"], 1),
+        "far_floor_with_position": counts["other"] / max(positives + counts["other"], 1),
     }
 
 
@@ -539,9 +536,9 @@ def markdown(results: dict[str, Any], command: str) -> str:
         c = r["detection_ceiling"]
         lines += [
             "",
-            f"Ceiling: {c['negatives_with_eye_land_vortex']} held-out negative clips show a land vortex with an eye "
-            f"and {c['negatives_with_eye_medicane_outside_window']} a Medicane with an eye outside its Medicane "
-            f"window. A detector reading pixels alone that flags every eye has FAR {_cell(c['far_floor_pixels_only'], 3)}"
+            f"Ceiling: {c['negatives_with_eye_land_vortex']} held-out negative clips show a land vortex with a clear "
+            f"eye and {c['negatives_with_eye_at_sea']} a clear eye at sea (a Medicane outside its window or a sea "
+            f"look-alike). A detector reading pixels alone that flags every eye has FAR {_cell(c['far_floor_pixels_only'], 3)}"
             f"; told land from sea by the tile's position, FAR {_cell(c['far_floor_with_position'], 3)} (the window "
             "itself is not in the pixels).",
             "",
