@@ -624,7 +624,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work_dir",
         default=str(ROOT / "outputs" / "bench_skill"),
-        help="runs go here; a finished stage is reused when the script is rerun",
+        help="runs go here; a finished stage and a finished preset's figures are reused when the script is rerun "
+        "(delete the folder to measure again)",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument(
@@ -641,7 +642,14 @@ def main(argv: list[str] | None = None) -> int:
     ).stdout.strip()
     results: dict[str, Any] = {"commit": commit or "unknown", "threads": args.threads, "presets": {}}
     for preset in args.presets:
+        # a preset's figures are kept beside its runs: a rerun (after a stop, or for another preset) reuses them
+        saved = Path(args.work_dir) / preset / "figures.json"
+        if saved.is_file() and args.max_steps is None:
+            results["presets"][preset] = json.loads(saved.read_text())
+            continue
         results["presets"][preset] = evaluate_preset(preset, Path(args.work_dir) / preset, args.max_steps)
+        if args.max_steps is None:
+            saved.write_text(json.dumps(results["presets"][preset], indent=2, sort_keys=True, default=float))
     results["seconds"] = time.perf_counter() - started
     if args.max_steps is not None:  # a smoke run is no measurement: it writes beside its runs only
         (Path(args.work_dir) / "skill.json").write_text(
