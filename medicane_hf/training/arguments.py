@@ -419,16 +419,28 @@ def arguments_as_dict(args: ParsedArguments) -> dict[str, Any]:
     return flat
 
 
+def arguments_yaml(values: dict[str, Any]) -> str:
+    """The text of a `training_arguments.yaml` holding `values` (`arguments_as_dict`)."""
+    header = "# Resolved arguments of this run; rerun with: train_<stage>.py THIS_FILE [--flag value ...]\n"
+    return header + yaml.safe_dump(values, sort_keys=True)
+
+
 def save_arguments(
-    args: ParsedArguments, folder: str | Path, effective: dict[str, Any] | None = None
+    args: ParsedArguments,
+    folder: str | Path,
+    effective: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
 ) -> None:
     """Write `training_arguments.yaml` (re-runnable: pass it back as the YAML file) and, when given,
-    `effective_settings.json` (what the run derived: effective lr, total batch, warmup steps, world size)."""
+    `effective_settings.json` (what the run derived: effective lr, total batch, warmup steps, world size).
+
+    `values`: the arguments as the run was given them (`arguments_as_dict` before the run derived its
+    effective learning rate and warmup); default: `args` as they are now.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    header = "# Resolved arguments of this run; rerun with: train_<stage>.py THIS_FILE [--flag value ...]\n"
     (folder / "training_arguments.yaml").write_text(
-        header + yaml.safe_dump(arguments_as_dict(args), sort_keys=True)
+        arguments_yaml(arguments_as_dict(args) if values is None else values)
     )
     if effective is not None:
         (folder / "effective_settings.json").write_text(

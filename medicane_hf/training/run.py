@@ -13,6 +13,9 @@ Output folder::
     checkpoint-N/                                     resumable state (complete ones carry a marker)
     best/  final/                                     save_pretrained folders with metrics.json
     test_metrics.json, *.png                          the best model on the test split, figures
+
+Rerunning into the same folder continues the run (`medicane_hf.training.resume`): only with the same
+run-shaping arguments, from the newest checkpoint that passes its check, and not at all once it is finished.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from accelerate import PartialState
 from torch.utils.data import Dataset, Subset
 from transformers import TrainerCallback, set_seed
@@ -44,14 +46,23 @@ from medicane_hf.training.arguments import (
     ArgumentFileError,
     ParsedArguments,
     arguments_as_dict,
+    arguments_yaml,
     parse_stage_arguments,
     save_arguments,
 )
 from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
-from medicane_hf.training.checkpoints import last_complete_checkpoint, remove_incomplete_checkpoints
+from medicane_hf.training.checkpoints import remove_incomplete_checkpoints
 from medicane_hf.training.class_weights import parse_class_weights
 from medicane_hf.training.models import EncoderNotLoadedError, build_model
 from medicane_hf.training.optim import scaled_learning_rate
+from medicane_hf.training.resume import (
+    TEST_METRICS_FILE,
+    CheckpointUnusableError,
+    ResumeConflictError,
+    ResumeDecision,
+    apply_decision,
+    decide_resume,
+)
 from medicane_hf.training.seeding import PerSampleSeeded, SetEpochCallback
 from medicane_hf.training.trainer import MedicaneTrainer, NonFiniteLossError, save_model_folder
 
@@ -71,6 +82,7 @@ class RunPlan:
     base_learning_rate: float
     learning_rate: float
     updates_per_epoch: int
+    total_steps: int
     warmup_steps: int
     num_train_clips: int
     num_validation_clips: int
@@ -186,6 +198,7 @@ def plan_run(task: TaskSpec, args: ParsedArguments, splits: dict[str, Dataset], 
         base_learning_rate=base_lr,
         learning_rate=training.learning_rate,
         updates_per_epoch=updates_per_epoch,
+        total_steps=total_steps,
         warmup_steps=training.get_warmup_steps(total_steps),
         num_train_clips=len(splits["train"]),
         num_validation_clips=len(splits["validation"]),
@@ -217,19 +230,25 @@ def metric_context(task: TaskSpec, contract: DataContract, splits: dict[str, Dat
     return context
 
 
-def resolve_resume(args: ParsedArguments) -> str | None:
-    """`--resume_from_checkpoint PATH`, else the newest complete checkpoint in the output folder, else None."""
-    given = args.training.resume_from_checkpoint
-    if given:
-        if not Path(given).is_dir():
-            raise FileNotFoundError(f"--resume_from_checkpoint {given}: no such folder")
-        return str(given)
+def prepare_output_dir(
+    task: TaskSpec, args: ParsedArguments, recorded: dict[str, Any], total_steps: int
+) -> ResumeDecision:
+    """Decide what this run does with its output folder (`medicane_hf.training.resume`) and act on it.
+
+    Every process decides from the same files (so all raise, or none does); the main process then removes
+    incomplete checkpoints, sets damaged ones aside and trims the log, and the others wait for it.
+    """
     output_dir = Path(args.training.output_dir)
-    if args.training.should_save:
+    given = args.training.resume_from_checkpoint
+    state = PartialState()
+    if args.training.should_save and not given:
         remove_incomplete_checkpoints(output_dir)
-    PartialState().wait_for_everyone()
-    last = last_complete_checkpoint(output_dir)
-    return None if last is None else str(last)
+    state.wait_for_everyone()
+    decision = decide_resume(output_dir, recorded, total_steps, f"scripts/{task.script}", given)
+    if args.training.should_save:
+        apply_decision(decision, output_dir)
+    state.wait_for_everyone()
+    return decision
 
 
 def make_trainer(
@@ -239,8 +258,10 @@ def make_trainer(
     splits: dict[str, Dataset],
     context: MetricContext,
     callbacks: list[TrainerCallback] | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> MedicaneTrainer:
-    """The stage's trainer with the recipe's callbacks."""
+    """The stage's trainer with the recipe's callbacks; `recorded` (default: `args` now) is the arguments file
+    written beside every checkpoint and model folder."""
     output_dir = Path(args.training.output_dir)
     recipe = args.recipe
     all_callbacks: list[TrainerCallback] = []
@@ -253,7 +274,7 @@ def make_trainer(
     metrics_fn = None
     if task.metrics_fn is not None:
         metrics_fn = functools.partial(task.metrics_fn, context=context)
-    arguments_yaml = yaml.safe_dump(arguments_as_dict(args), sort_keys=True)
+    saved_arguments = arguments_yaml(arguments_as_dict(args) if recorded is None else recorded)
     return MedicaneTrainer(
         model=model,
         args=args.training,
@@ -265,7 +286,7 @@ def make_trainer(
         predictions_fn=task.predictions_fn,
         metrics_fn=metrics_fn,
         best_dir=output_dir / "best",
-        extra_files={"training_arguments.yaml": arguments_yaml},
+        extra_files={"training_arguments.yaml": saved_arguments},
     )
 
 
@@ -340,11 +361,12 @@ def finish(
         if calibration and args.should_save:
             unwrapped.config.save_pretrained(best_dir)
     test_metrics, details = trainer.evaluate_with_details(splits["test"], metric_key_prefix="test")
-    summary = {"evaluated_model": evaluated, **test_metrics}
+    # the step tells a rerun that this folder's run is finished (`medicane_hf.training.resume`)
+    summary = {"evaluated_model": evaluated, "global_step": trainer.state.global_step, **test_metrics}
     if calibration:
         summary["calibration"] = calibration
     if args.should_save:
-        _write_json(output_dir / "test_metrics.json", summary)
+        _write_json(output_dir / TEST_METRICS_FILE, summary)
         if evaluated == "best":
             best_metrics = json.loads((best_dir / "metrics.json").read_text())
             best_metrics.update(test_metrics)
@@ -399,7 +421,11 @@ def _draw_figures(task: TaskSpec, inputs: FigureInputs, output_dir: Path) -> Non
 
 
 def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
-    """Train stage `stage` with arguments `argv`; returns the test metrics. Raises on errors."""
+    """Train stage `stage` with arguments `argv`; returns the test metrics. Raises on errors.
+
+    A folder that holds the finished run of these arguments trains nothing: its test metrics are returned.
+    """
+    started = time.time()
     task = get_task(stage)
     quick = len(argv) == 0
     args = parse_stage_arguments(task, argv)
@@ -419,7 +445,14 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
                 args.model.model_name_or_path = str(pretrained)
                 logger.warning("Starting from the default %s model %s", task.starts_from, pretrained)
     dataset_dir, contract, splits = load_data(task, args)
+    # The arguments as given, before plan_run writes the effective (scaled) learning rate and warmup steps into
+    # them: what training_arguments.yaml records, so that a rerun with that file derives the same values.
+    recorded = arguments_as_dict(args)
     plan = plan_run(task, args, splits, dataset_dir)
+    output_dir = Path(args.training.output_dir)
+    decision = prepare_output_dir(task, args, recorded, plan.total_steps)
+    if decision.finished:
+        return _report_finished(task, output_dir, decision, plan.total_steps)
     class_weights = None
     if task.class_weights:
         class_weights = parse_class_weights(
@@ -435,33 +468,70 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
         class_weights=class_weights,
     )
     context = metric_context(task, contract, splits)
-    trainer = make_trainer(task, args, model, splits, context, callbacks)
-    output_dir = Path(args.training.output_dir)
-    plan.resumed_from = resolve_resume(args)
+    trainer = make_trainer(task, args, model, splits, context, callbacks, recorded)
+    plan.resumed_from = None if decision.checkpoint is None else str(decision.checkpoint)
     if trainer.args.should_save:
-        save_arguments(args, output_dir, effective=vars(plan))
+        save_arguments(args, output_dir, effective=vars(plan), values=recorded)
         if report is not None:
             _write_json(output_dir / "loading_report.json", report.to_dict())
     if plan.resumed_from:
         logger.warning("Resuming from %s", plan.resumed_from)
-    start = time.time()
+    training_started = time.time()
     trainer.train(resume_from_checkpoint=plan.resumed_from)
+    trained = time.time() - training_started
     summary = finish(task, trainer, splits, args.recipe.num_plot_examples, context)
     if trainer.args.should_save:
-        print(_closing_lines(task, output_dir, summary, time.time() - start), flush=True)
+        print(_closing_lines(task, output_dir, summary, time.time() - started, trained), flush=True)
     return summary
 
 
-def _closing_lines(task: TaskSpec, output_dir: Path, summary: dict[str, Any], seconds: float) -> str:
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def _score(task: TaskSpec, summary: dict[str, Any]) -> str:
     key = f"test_{task.metric_for_best_model}"
-    score = f"{key} = {summary[key]:.4g}" if isinstance(summary.get(key), float) else ""
+    return f"{key} = {summary[key]:.4g}" if isinstance(summary.get(key), float) else ""
+
+
+def _result_paths(output_dir: Path) -> str:
     return (
-        f"\n{task.name}: done in {seconds:.0f} s. {score} ({summary['evaluated_model']} model)\n"
         f"  outputs:     {output_dir.resolve()}\n"
         f"  best model:  {(output_dir / 'best').resolve()}\n"
         f"  last model:  {(output_dir / 'final').resolve()}\n"
         f"  log:         {(output_dir / LOG_FILE).resolve()}  (TensorBoard: tensorboard --logdir {output_dir})"
     )
+
+
+def _closing_lines(
+    task: TaskSpec, output_dir: Path, summary: dict[str, Any], seconds: float, trained: float
+) -> str:
+    """What a finished run prints: how long it took (all of it, and the training), its score, its files."""
+    return (
+        f"\n{task.name}: done in {_duration(seconds)} ({_duration(trained)} training). {_score(task, summary)} "
+        f"({summary['evaluated_model']} model)\n" + _result_paths(output_dir)
+    )
+
+
+def _report_finished(
+    task: TaskSpec, output_dir: Path, decision: ResumeDecision, total_steps: int
+) -> dict[str, Any]:
+    """Say that the folder holds this run, finished, and where; return its test metrics (nothing is trained or
+    logged)."""
+    summary = json.loads((output_dir / TEST_METRICS_FILE).read_text())
+    if PartialState().is_main_process:
+        print(
+            f"\n{task.name}: the run in {output_dir.resolve()} already finished (step {decision.finished_step} "
+            f"of {total_steps}); nothing to train. {_score(task, summary)}\n"
+            f"  test metrics: {(output_dir / TEST_METRICS_FILE).resolve()}\n"
+            + _result_paths(output_dir)
+            + "\n"
+            "  To train it longer, rerun with a larger --max_steps (or --num_train_epochs); to train it again, "
+            "choose another --output_dir.",
+            flush=True,
+        )
+    return summary
 
 
 def main(stage: str, argv: list[str] | None = None, callbacks: list[TrainerCallback] | None = None) -> int:
@@ -479,6 +549,8 @@ def main(stage: str, argv: list[str] | None = None, callbacks: list[TrainerCallb
         EncoderNotLoadedError,
         DatasetTooSmallError,
         FileNotFoundError,
+        ResumeConflictError,
+        CheckpointUnusableError,
     ) as error:
         logger.error("%s: %s", type(error).__name__, error)
         return 2
