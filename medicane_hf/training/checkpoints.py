@@ -38,9 +38,8 @@ import yaml
 logger = logging.getLogger(__name__)
 
 COMPLETE_MARKER = "checkpoint_complete.json"
-SET_ASIDE_PREFIX = (
-    "corrupt-"  # a damaged checkpoint-N is renamed corrupt-checkpoint-N: kept, out of Trainer's way
-)
+# a damaged checkpoint-N is renamed corrupt-checkpoint-N: kept for the user, out of Trainer's way
+SET_ASIDE_PREFIX = "corrupt-"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 # what torch.save writes (zip archives): optimizer, scheduler, RNG states, training_args.bin, EMA weights
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin")
