@@ -27,7 +27,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,13 @@ from medicane_hf.processing_medicane import ContractMismatchError, DataContract,
 from medicane_hf.tasks import TASKS, FigureInputs, MetricContext, TaskSpec, get_task
 from medicane_hf.training.arguments import (
     ArgumentFileError,
+    ArgumentValueError,
     ParsedArguments,
     arguments_as_dict,
     arguments_yaml,
     parse_stage_arguments,
     save_arguments,
+    validate_arguments,
 )
 from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
 from medicane_hf.training.checkpoints import remove_incomplete_checkpoints
@@ -88,7 +90,11 @@ class RunPlan:
     num_validation_clips: int
     num_test_clips: int
     dataset_dir: str
+    metric_for_best_model: str | None = None
+    greater_is_better: bool | None = None
     resumed_from: str | None = None
+    # what the run settled or changed on the user's behalf, each said in the log when it happened
+    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------- arguments
@@ -156,6 +162,26 @@ def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, DataContract
     return dataset_dir, contract, splits
 
 
+def choose_selection_metric(
+    task: TaskSpec, args: ParsedArguments, contract: DataContract, validation: Dataset
+) -> str | None:
+    """Keep the best-model metric when the validation split can measure it; else switch to the validation loss
+    (lower is better) and return why (`TaskSpec.selection_problem`), which the run logs and records."""
+    training = args.training
+    metric = training.metric_for_best_model
+    if task.selection_problem is None or metric is None:
+        return None
+    context = MetricContext(class_names=list(contract.class_names))
+    problem = task.selection_problem(metric, validation, context)
+    if problem is None:
+        return None
+    training.metric_for_best_model, training.greater_is_better = "loss", False
+    return (
+        f"best/ is chosen on the validation loss, not {metric}: {problem}. Rebuild the dataset with Medicane "
+        "storms in validation (build-dataset --val-storms), or give --max_eval_samples more clips"
+    )
+
+
 def check_train_size(num_train: int, args: ParsedArguments) -> int:
     """The global batch (per-device x processes x accumulation); an error if the train split cannot fill it."""
     training = args.training
@@ -192,6 +218,16 @@ def plan_run(task: TaskSpec, args: ParsedArguments, splits: dict[str, Dataset], 
         if training.max_steps > 0
         else math.ceil(training.num_train_epochs * updates_per_epoch)
     )
+    notes = []
+    warmup = training.get_warmup_steps(total_steps)
+    if warmup > total_steps:
+        # a warmup past the end keeps the learning rate near zero for the whole run (5 epochs of the recipe
+        # with --max_steps 6: 2,125 steps, lr ~9e-9)
+        notes.append(
+            f"warmup of {warmup} steps is longer than the run's {total_steps} steps: cut to {total_steps}"
+        )
+        logger.warning("The %s", notes[-1])
+        training.warmup_steps = total_steps
     plan = RunPlan(
         world_size=training.world_size,
         total_train_batch_size=global_batch,
@@ -204,6 +240,9 @@ def plan_run(task: TaskSpec, args: ParsedArguments, splits: dict[str, Dataset], 
         num_validation_clips=len(splits["validation"]),
         num_test_clips=len(splits["test"]),
         dataset_dir=str(dataset_dir),
+        metric_for_best_model=training.metric_for_best_model,
+        greater_is_better=training.greater_is_better,
+        notes=notes,
     )
     logger.warning(
         "Effective learning rate %.4g (%s), total batch %d (%d process(es)), %d updates per epoch, %d warmup steps",
@@ -430,7 +469,10 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     quick = len(argv) == 0
     args = parse_stage_arguments(task, argv)
     _setup_logging(args)
+    validate_arguments(args)
     check_processes_joined(args)
+    for note in args.notes:
+        logger.warning("%s", note)
     if quick:
         logger.warning(
             "No arguments: running the embedded default (synthetic basin, %s preset, %d steps) into %s. "
@@ -445,10 +487,14 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
                 args.model.model_name_or_path = str(pretrained)
                 logger.warning("Starting from the default %s model %s", task.starts_from, pretrained)
     dataset_dir, contract, splits = load_data(task, args)
+    selection_note = choose_selection_metric(task, args, contract, splits["validation"])
+    if selection_note is not None:
+        logger.warning("%s", selection_note)
     # The arguments as given, before plan_run writes the effective (scaled) learning rate and warmup steps into
     # them: what training_arguments.yaml records, so that a rerun with that file derives the same values.
     recorded = arguments_as_dict(args)
     plan = plan_run(task, args, splits, dataset_dir)
+    plan.notes = [*args.notes, *([selection_note] if selection_note else []), *plan.notes]
     output_dir = Path(args.training.output_dir)
     decision = prepare_output_dir(task, args, recorded, plan.total_steps)
     if decision.finished:
@@ -545,6 +591,7 @@ def main(stage: str, argv: list[str] | None = None, callbacks: list[TrainerCallb
         return 1
     except (
         ArgumentFileError,
+        ArgumentValueError,
         ContractMismatchError,
         EncoderNotLoadedError,
         DatasetTooSmallError,
