@@ -55,7 +55,7 @@ from medicane_hf.training.arguments import (
 from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
 from medicane_hf.training.checkpoints import remove_incomplete_checkpoints
 from medicane_hf.training.class_weights import parse_class_weights
-from medicane_hf.training.models import EncoderNotLoadedError, build_model
+from medicane_hf.training.models import EncoderNotLoadedError, ModelSourceError, build_model
 from medicane_hf.training.optim import scaled_learning_rate
 from medicane_hf.training.resume import (
     TEST_METRICS_FILE,
@@ -594,6 +594,7 @@ def main(stage: str, argv: list[str] | None = None, callbacks: list[TrainerCallb
         ArgumentValueError,
         ContractMismatchError,
         EncoderNotLoadedError,
+        ModelSourceError,
         DatasetTooSmallError,
         FileNotFoundError,
         ResumeConflictError,
