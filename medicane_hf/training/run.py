@@ -580,26 +580,55 @@ def _report_finished(
     return summary
 
 
+# What `main` turns into a message and an exit code rather than a traceback: unusable input.
+USAGE_ERRORS: tuple[type[Exception], ...] = (
+    ArgumentFileError,
+    ArgumentValueError,
+    ContractMismatchError,
+    EncoderNotLoadedError,
+    ModelSourceError,
+    DatasetTooSmallError,
+    FileNotFoundError,
+    ResumeConflictError,
+    CheckpointUnusableError,
+)
+
+
+def _report_to_launcher(error: Exception) -> None:
+    """Keep a clean error visible under `accelerate launch`, which prints its own traceback after the script's.
+
+    Several processes (torchrun underneath): the error goes into the error file torchrun names, so that its
+    closing summary shows it as the root cause. One process: a last line that points back at the error, above
+    the CalledProcessError traceback accelerate prints (unless launched with ``-q``).
+    """
+    if "ACCELERATE_DYNAMO_BACKEND" not in os.environ:  # set by every accelerate launcher; not a plain run
+        return
+    if os.environ.get("TORCHELASTIC_ERROR_FILE"):
+        from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
+
+        ErrorHandler().record_exception(error)
+        return
+    print(
+        f"(The {type(error).__name__} above stopped the run. accelerate launch, unless given -q, now prints its "
+        "own CalledProcessError traceback, which says only that the script exited with an error.)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(stage: str, argv: list[str] | None = None, callbacks: list[TrainerCallback] | None = None) -> int:
     """Command-line entry: 0 on success; 1 for a run stopped on a non-finite loss; 2 for unusable input
-    (argument file, dataset, checkpoint), each with a one-paragraph message instead of a traceback."""
+    (argument file, dataset, checkpoint, model path), each with a one-paragraph message instead of a
+    traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         run(stage, argv, callbacks)
     except NonFiniteLossError as error:
         logger.error("%s", error)
+        _report_to_launcher(error)
         return 1
-    except (
-        ArgumentFileError,
-        ArgumentValueError,
-        ContractMismatchError,
-        EncoderNotLoadedError,
-        ModelSourceError,
-        DatasetTooSmallError,
-        FileNotFoundError,
-        ResumeConflictError,
-        CheckpointUnusableError,
-    ) as error:
+    except USAGE_ERRORS as error:
         logger.error("%s: %s", type(error).__name__, error)
+        _report_to_launcher(error)
         return 2
     return 0
