@@ -576,11 +576,31 @@ def _fractions(text: str) -> tuple[float, float, float]:
     return parts[0], parts[1], parts[2]
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Append "(default: X)" to a flag's help when it has a value default its help does not already state."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            default is None
+            or default is False  # a store_true flag (0, a real default, is shown)
+            or default == argparse.SUPPRESS
+            or not action.option_strings
+            or "default" in text
+            or (isinstance(default, list) and not default)
+        ):
+            return text
+        shown = ",".join(str(v) for v in default) if isinstance(default, (tuple, list)) else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The flags of ``medicane-hf build-dataset`` (what its ``--help`` prints)."""
+    """The flags of ``medicane-hf build-dataset`` (what its ``--help`` prints, each with its default)."""
     p = argparse.ArgumentParser(
         prog="medicane-hf build-dataset",
         description="Frames folder + tracks file -> packed frame store + clip index (train/validation/test/pretrain).",
+        formatter_class=_DefaultsHelpFormatter,
     )
     p.add_argument(
         "--frames", required=True, type=Path, help="folder of airmass_rgb_YYYYmmdd_HHMM.png frames"

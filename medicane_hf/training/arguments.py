@@ -41,7 +41,7 @@ import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import yaml
@@ -54,6 +54,9 @@ from medicane_hf.tasks import TASKS, TaskSpec
 @dataclass
 class ModelArguments:
     """Which model to train and the architecture settings the recipe changes."""
+
+    # HfArgumentParser lists a dataclass with this attribute under its own heading in --help
+    _argument_group_name: ClassVar[str] = "model (medicane-hf)"
 
     model_name_or_path: str | None = field(
         default=None,
@@ -123,6 +126,8 @@ class ModelArguments:
 class DataArguments:
     """Where the clips come from."""
 
+    _argument_group_name: ClassVar[str] = "data (medicane-hf)"
+
     dataset_dir: str | None = field(
         default=None,
         metadata={
@@ -169,6 +174,8 @@ class DataArguments:
 @dataclass
 class RecipeArguments:
     """The parts of the training recipe that TrainingArguments does not cover."""
+
+    _argument_group_name: ClassVar[str] = "recipe (medicane-hf)"
 
     scale_lr: bool = field(
         default=False,
@@ -254,9 +261,24 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
     """transformers' "(default: ...)" after every argument, and an epilog printed with its own line breaks."""
 
 
-def make_parser(epilog: str | None = None) -> HfArgumentParser:
-    """A parser for every argument of every group; `--help` documents each one, then prints `epilog`."""
-    return HfArgumentParser(ARGUMENT_CLASSES, epilog=epilog, formatter_class=_HelpFormatter)
+def make_parser(epilog: str | None = None, description: str | None = None) -> HfArgumentParser:
+    """A parser for every argument of every group; `--help` opens with `description` and the usage with the
+    optional YAML file, documents this project's groups, then transformers' TrainingArguments, then prints
+    `epilog`."""
+    parser = HfArgumentParser(
+        ARGUMENT_CLASSES,
+        epilog=epilog,
+        description=description,
+        usage="%(prog)s [CONFIG.yaml] [--flag value ...]",
+        formatter_class=_HelpFormatter,
+    )
+    # argparse prints its default group ("options": -h and TrainingArguments' ~150 flags) first; this project's
+    # own groups come first instead
+    default = parser._optionals
+    default.title = "transformers TrainingArguments (and -h)"
+    parser._action_groups.remove(default)
+    parser._action_groups.append(default)
+    return parser
 
 
 def _known_keys(parser: HfArgumentParser) -> set[str]:
@@ -299,13 +321,15 @@ def parse_arguments(
     defaults: dict[str, Any] | None = None,
     epilog: str | None = None,
     settled: dict[str, Any] | None = None,
+    description: str | None = None,
 ) -> ParsedArguments:
     """Parse `argv`: an optional YAML file first, then flags that override it.
 
     `defaults` (a stage's, `stage_defaults`) sit between the dataclass defaults and the file; `settled` (what
-    `settle_companions` derived) sits above the file, below the flags; `epilog` closes `--help`.
+    `settle_companions` derived) sits above the file, below the flags; `description` opens `--help` and
+    `epilog` closes it.
     """
-    parser = make_parser(epilog)
+    parser = make_parser(epilog, description)
     known = _known_keys(parser)
     if defaults:
         parser.set_defaults(**defaults)
@@ -540,6 +564,30 @@ def help_epilog(task: TaskSpec, config_file: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def help_description(task: TaskSpec) -> str:
+    """The opening lines of a stage's `--help`: what the script does and the two ways to run it."""
+    default_dir = task.default_output_dir()
+    lines = _wrapped(f"Train the {task.name} stage. {task.description}")
+    lines += ["", "Two ways to run it:"]
+    lines += [f"  python scripts/{task.script}"]
+    lines += _wrapped(
+        f"no arguments: the embedded default (a synthetic basin, the tiny model, {task.quick_run['max_steps']} "
+        f"steps) into {default_dir}/; it shows the pipeline works, not a useful model.",
+        indent="      ",
+    )
+    lines += [
+        "  accelerate launch --config_file accelerate_configs/<cfg>.yaml \\",
+        f"      scripts/{task.script} [configs/{task.name}/<preset>.yaml] [--flag value ...]",
+    ]
+    lines += _wrapped(
+        "a real run: an optional YAML file first (its values become the defaults), then flags that override "
+        "it; rerun the same command to resume.",
+        indent="      ",
+    )
+    lines += ["", *_wrapped("This project's arguments come first, then transformers' TrainingArguments.")]
+    return "\n".join(lines)
+
+
 def _config_file(argv: list[str]) -> str | None:
     """The YAML argument file when `argv` starts with one (the rule `parse_arguments` applies)."""
     if argv and not argv[0].startswith("-") and argv[0].endswith((".yaml", ".yml")):
@@ -554,12 +602,13 @@ def parse_stage_arguments(task: TaskSpec, argv: list[str]) -> ParsedArguments:
     YAML file first, then flags. `--help` prints every argument with the default this would use.
     """
     epilog = help_epilog(task, _config_file(argv))
+    description = help_description(task)
     defaults = stage_defaults(task, quick=len(argv) == 0)
-    args = parse_arguments(argv, defaults, epilog)
+    args = parse_arguments(argv, defaults, epilog, description=description)
     changes, notes = settle_companions(task, args)
     if changes:
         # parsed again rather than patched, so that TrainingArguments checks the settled values as its own
-        args = parse_arguments(argv, defaults, epilog, settled=changes)
+        args = parse_arguments(argv, defaults, epilog, settled=changes, description=description)
     args.notes = notes
     return args
 

@@ -298,7 +298,12 @@ def ensure_synthetic_dataset(
         print(
             f"medicane-hf: building the synthetic dataset {name!r} ('{preset}' basin, "
             f"{len(recipe.episodes)} episodes, {total_days:g} days from {recipe.episodes[0][0]}, "
-            f"seed {seed}) in {target}; this happens once (about a minute for the default)",
+            f"seed {seed}) in {target}; this happens once"
+            + (
+                " (about 2 minutes on 2 CPU cores for the default; more on a busy machine)"
+                if name == DEFAULT_NAME
+                else ""
+            ),
             file=sys.stderr,
         )
         started = time.perf_counter()
