@@ -537,8 +537,13 @@ def _duration(seconds: float) -> str:
 
 
 def _score(task: TaskSpec, summary: dict[str, Any]) -> str:
+    """The test score of the best-model metric, and the constant guess's beside it when the stage has one."""
     key = f"test_{task.metric_for_best_model}"
-    return f"{key} = {summary[key]:.4g}" if isinstance(summary.get(key), float) else ""
+    if not isinstance(summary.get(key), float):
+        return ""
+    baseline = summary.get(f"test_baseline_{task.metric_for_best_model}")
+    beside = f" (constant guess: {baseline:.4g})" if isinstance(baseline, float) else ""
+    return f"{key} = {summary[key]:.4g}{beside}"
 
 
 def _result_paths(output_dir: Path) -> str:
