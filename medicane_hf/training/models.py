@@ -21,15 +21,18 @@ importing training).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
+from transformers.utils import logging as hf_logging
 
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
 from medicane_hf.processing_medicane import DataContract, check_contract
@@ -190,6 +193,26 @@ def loading_report(model: nn.Module, info: dict[str, Any], source: str) -> Loadi
     )
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide transformers' key table and progress bar while a checkpoint loads into another head.
+
+    For the expected load of a specialization model into a detection or tracking head, transformers prints
+    every decoder key as UNEXPECTED and every head key as MISSING, as warnings; `LoadingReport` says the same
+    in one line (and `loading_report` stops the run when an encoder weight did not load).
+    """
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def build_model(
     task: TaskSpec,
     model_args: ModelArguments,
@@ -239,9 +262,11 @@ def build_model(
         setattr(config, key, value)
     config.num_labels = len(config.id2label)
     config._check_settings()
-    model, info = model_class.from_pretrained(
-        source, config=config, output_loading_info=True, ignore_mismatched_sizes=True
-    )
+    with _quiet_loading():
+        model, info = model_class.from_pretrained(
+            source, config=config, output_loading_info=True, ignore_mismatched_sizes=True
+        )
     report = loading_report(model, info, source)
-    logger.warning(report.summary())
+    # a new head and an unused decoder are what loading into another head means; a shape mismatch is not
+    logger.log(logging.WARNING if report.mismatched else logging.INFO, "%s", report.summary())
     return model, report

@@ -269,6 +269,28 @@ def metric_context(task: TaskSpec, contract: DataContract, splits: dict[str, Dat
     return context
 
 
+DEFAULT_OUTPUT_ROOT = Path(
+    "outputs"
+)  # where configs/ and the recipes put every run (tasks.TaskSpec.output_dir)
+
+
+def resolve_under_output_root(model_path: str, args: ParsedArguments) -> str:
+    """`model_path` as given, or, when it is a missing ``outputs/...`` path (what configs/ name, e.g.
+    ``outputs/specialization-small/best``) and the run writes under another root (``--output_dir ROOT/run``),
+    the same path under ROOT when that exists there: the stages of one pipeline share their output root."""
+    given = Path(model_path)
+    if given.is_absolute() or given.exists() or given.parts[:1] != DEFAULT_OUTPUT_ROOT.parts:
+        return model_path
+    root = Path(args.training.output_dir).parent
+    candidate = root / given.relative_to(DEFAULT_OUTPUT_ROOT)
+    if root == DEFAULT_OUTPUT_ROOT or not candidate.exists():
+        return model_path
+    logger.warning(
+        "--model_name_or_path %s is not here; using %s, under this run's output root", given, candidate
+    )
+    return str(candidate)
+
+
 def prepare_output_dir(
     task: TaskSpec, args: ParsedArguments, recorded: dict[str, Any], total_steps: int
 ) -> ResumeDecision:
@@ -486,6 +508,14 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
             if (pretrained / "config.json").is_file():
                 args.model.model_name_or_path = str(pretrained)
                 logger.warning("Starting from the default %s model %s", task.starts_from, pretrained)
+            else:
+                logger.warning(
+                    "No default %s model at %s (relative to this folder): the encoder starts from random weights. "
+                    "Run scripts/%s here first to start from it.",
+                    task.starts_from, pretrained.resolve(), TASKS[task.starts_from].script,
+                )  # fmt: skip
+    elif args.model.model_name_or_path:
+        args.model.model_name_or_path = resolve_under_output_root(args.model.model_name_or_path, args)
     dataset_dir, contract, splits = load_data(task, args)
     selection_note = choose_selection_metric(task, args, contract, splits["validation"])
     if selection_note is not None:

@@ -96,3 +96,17 @@ def test_a_good_folder_still_loads(dataset_dir, tmp_path):
         and json.loads((tmp_path / "config.json").read_text())["model_type"] == "medicane_videomae"
     )
     assert type(detector).__name__ == "MedicaneVideoMAEForDetection"
+
+
+def test_a_configs_outputs_path_is_found_under_the_output_root_given(tmp_path):
+    """configs/ name the specialization model `outputs/...-small/best`, relative to the current folder; a run
+    writing under another root (`--output_dir ROOT/detection-small`) finds it under ROOT."""
+    from medicane_hf.training.arguments import parse_stage_arguments
+    from medicane_hf.training.run import resolve_under_output_root
+
+    (tmp_path / "runs" / "specialization-probe" / "best").mkdir(parents=True)
+    args = parse_stage_arguments(DETECTION, ["--output_dir", str(tmp_path / "runs" / "detection-probe")])
+    found = resolve_under_output_root("outputs/specialization-probe/best", args)
+    assert found == str(tmp_path / "runs" / "specialization-probe" / "best")
+    # nothing there either: the path stays as given, and the run says "no such folder" for it
+    assert resolve_under_output_root("outputs/nothing-probe/best", args) == "outputs/nothing-probe/best"
