@@ -20,6 +20,8 @@ run-shaping arguments, from the newest checkpoint that passes its check, and not
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
 import logging
@@ -27,6 +29,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +56,7 @@ from medicane_hf.training.arguments import (
     validate_arguments,
 )
 from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
-from medicane_hf.training.checkpoints import remove_incomplete_checkpoints
+from medicane_hf.training.checkpoints import newest_resumable_checkpoint, remove_incomplete_checkpoints
 from medicane_hf.training.class_weights import parse_class_weights
 from medicane_hf.training.models import EncoderNotLoadedError, ModelSourceError, build_model
 from medicane_hf.training.optim import scaled_learning_rate
@@ -73,6 +76,14 @@ logger = logging.getLogger("medicane_hf.training")
 
 class DatasetTooSmallError(ValueError):
     """The train split cannot fill one optimizer step."""
+
+
+class DiskFullError(RuntimeError):
+    """A write of the run failed for lack of space; the message names the last complete checkpoint."""
+
+
+# errno values of a write that failed for lack of space: the device, or the user's quota
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
 
 @dataclass
@@ -553,12 +564,35 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     if plan.resumed_from:
         logger.warning("Resuming from %s", plan.resumed_from)
     training_started = time.time()
-    trainer.train(resume_from_checkpoint=plan.resumed_from)
-    trained = time.time() - training_started
-    summary = finish(task, trainer, splits, args.recipe.num_plot_examples, context)
+    with _disk_full_said(output_dir):
+        trainer.train(resume_from_checkpoint=plan.resumed_from)
+        trained = time.time() - training_started
+        summary = finish(task, trainer, splits, args.recipe.num_plot_examples, context)
     if trainer.args.should_save:
         print(_closing_lines(task, output_dir, summary, time.time() - started, trained), flush=True)
     return summary
+
+
+@contextlib.contextmanager
+def _disk_full_said(output_dir: Path) -> Iterator[None]:
+    """Turn a write that failed for lack of space into a `DiskFullError` naming what is still there to resume.
+
+    Checkpoints count only with their completeness marker, written last, and best/ and final/ are swapped in
+    whole (`medicane_hf.training.checkpoints`), so the previous complete state survives a failed write.
+    """
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in _NO_SPACE:
+            raise
+        checkpoint, _ = newest_resumable_checkpoint(output_dir)
+        kept = (
+            f"the last complete checkpoint, {checkpoint}, is intact: free space, then rerun the same command to "
+            "resume from it"
+            if checkpoint is not None
+            else "no complete checkpoint was written yet: free space, then rerun the same command"
+        )
+        raise DiskFullError(f"no space left while writing in {output_dir} ({error}); {kept}") from error
 
 
 def _duration(seconds: float) -> str:
@@ -652,14 +686,15 @@ def _report_to_launcher(error: Exception) -> None:
 
 
 def main(stage: str, argv: list[str] | None = None, callbacks: list[TrainerCallback] | None = None) -> int:
-    """Command-line entry: 0 on success; 1 for a run stopped on a non-finite loss; 2 for unusable input
+    """Command-line entry: 0 on success; 1 for a run stopped on a non-finite loss or a full disk (its last
+    complete state kept); 2 for unusable input
     (argument file, dataset, checkpoint, model path), each with a one-paragraph message instead of a
     traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         run(stage, argv, callbacks)
-    except NonFiniteLossError as error:
-        logger.error("%s", error)
+    except (NonFiniteLossError, DiskFullError) as error:
+        logger.error("%s: %s", type(error).__name__, error)
         _report_to_launcher(error)
         return 1
     except USAGE_ERRORS as error:
