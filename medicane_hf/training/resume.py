@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +45,12 @@ from medicane_hf.training.checkpoints import (
 logger = logging.getLogger(__name__)
 
 ARGUMENTS_FILE = "training_arguments.yaml"
+EFFECTIVE_FILE = "effective_settings.json"
 TEST_METRICS_FILE = "test_metrics.json"
+# What a run derives from its arguments and the machine, compared too: the same arguments on another number of
+# processes give another total batch and (with --scale_lr) another learning rate, which the resumed optimizer
+# and scheduler would not take.
+DERIVED_KEYS = ("total_train_batch_size", "learning_rate")
 
 # Arguments that may differ between a checkpoint and the run that resumes it: the resumed steps apply the new
 # value, or the value only says where and how often the run reports. Every other argument shapes the run (a new
@@ -144,6 +150,31 @@ def argument_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -
     ]
 
 
+def derived_differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``"key (derived): checkpoint A, now B"`` for each of `DERIVED_KEYS` that both hold and that differs."""
+    lines = []
+    for key in DERIVED_KEYS:
+        old, new = saved.get(key), current.get(key)
+        if (
+            isinstance(old, (int, float))
+            and isinstance(new, (int, float))
+            and not math.isclose(old, new, rel_tol=1e-9)
+        ):
+            lines.append(
+                f"{key} (derived: per-device batch x processes x accumulation, and the lr scaled by it): "
+                f"checkpoint {old:.6g}, now {new:.6g}"
+            )
+    return lines
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return values if isinstance(values, dict) else None
+
+
 def finished_test_step(output_dir: Path) -> int | None:
     """The step the folder's test evaluation was made at (``test_metrics.json``), or None without one.
 
@@ -180,6 +211,7 @@ def decide_resume(
     total_steps: int,
     script: str,
     resume_from_checkpoint: str | None = None,
+    effective: Mapping[str, Any] | None = None,
 ) -> ResumeDecision:
     """What this run does with `output_dir`; reads only (`apply_decision` acts on it).
 
@@ -189,6 +221,7 @@ def decide_resume(
         total_steps: the optimizer steps this run is to reach.
         script: how the user starts this stage (`scripts/train_<stage>.py`), for the messages.
         resume_from_checkpoint: an explicit checkpoint (`--resume_from_checkpoint`), checked the same way.
+        effective: what this run derived (`effective_settings.json`), whose `DERIVED_KEYS` must agree too.
 
     Raises:
         ResumeConflictError: the checkpoint to resume, or the folder's finished results, came from other
@@ -210,12 +243,16 @@ def decide_resume(
 
     test_step = finished_test_step(output_dir)
     if decision.checkpoint is not None:
-        saved_file, what = decision.checkpoint / ARGUMENTS_FILE, decision.checkpoint.name
+        folder, what = decision.checkpoint, decision.checkpoint.name
     else:
-        saved_file, what = output_dir / ARGUMENTS_FILE, "the finished results of a run"
+        folder, what = output_dir, "the finished results of a run"
+    saved_file = folder / ARGUMENTS_FILE
     saved = read_saved_arguments(saved_file)
     if saved is not None and (decision.checkpoint is not None or test_step is not None):
         differences = argument_differences(saved, arguments)
+        saved_effective = _read_json(folder / EFFECTIVE_FILE)
+        if saved_effective is not None and effective is not None:
+            differences += derived_differences(saved_effective, effective)
         if differences:
             raise ResumeConflictError(_conflict_message(output_dir, what, differences, saved_file, script))
     elif decision.checkpoint is not None:

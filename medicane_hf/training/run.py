@@ -303,7 +303,11 @@ def resolve_under_output_root(model_path: str, args: ParsedArguments) -> str:
 
 
 def prepare_output_dir(
-    task: TaskSpec, args: ParsedArguments, recorded: dict[str, Any], total_steps: int
+    task: TaskSpec,
+    args: ParsedArguments,
+    recorded: dict[str, Any],
+    total_steps: int,
+    effective: dict[str, Any] | None = None,
 ) -> ResumeDecision:
     """Decide what this run does with its output folder (`medicane_hf.training.resume`) and act on it.
 
@@ -316,7 +320,7 @@ def prepare_output_dir(
     if args.training.should_save and not given:
         remove_incomplete_checkpoints(output_dir)
     state.wait_for_everyone()
-    decision = decide_resume(output_dir, recorded, total_steps, f"scripts/{task.script}", given)
+    decision = decide_resume(output_dir, recorded, total_steps, f"scripts/{task.script}", given, effective)
     if args.training.should_save:
         apply_decision(decision, output_dir)
     state.wait_for_everyone()
@@ -331,9 +335,11 @@ def make_trainer(
     context: MetricContext,
     callbacks: list[TrainerCallback] | None = None,
     recorded: dict[str, Any] | None = None,
+    effective: dict[str, Any] | None = None,
 ) -> MedicaneTrainer:
     """The stage's trainer with the recipe's callbacks; `recorded` (default: `args` now) is the arguments file
-    written beside every checkpoint and model folder."""
+    and `effective` the derived settings written beside every checkpoint and model folder (what a rerun
+    compares before resuming)."""
     output_dir = Path(args.training.output_dir)
     recipe = args.recipe
     all_callbacks: list[TrainerCallback] = []
@@ -358,7 +364,14 @@ def make_trainer(
         predictions_fn=task.predictions_fn,
         metrics_fn=metrics_fn,
         best_dir=output_dir / "best",
-        extra_files={"training_arguments.yaml": saved_arguments},
+        extra_files={
+            "training_arguments.yaml": saved_arguments,
+            **(
+                {"effective_settings.json": json.dumps(jsonable(effective), indent=2, sort_keys=True)}
+                if effective
+                else {}
+            ),
+        },
     )
 
 
@@ -537,7 +550,7 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     plan = plan_run(task, args, splits, dataset_dir)
     plan.notes = [*args.notes, *([selection_note] if selection_note else []), *plan.notes]
     output_dir = Path(args.training.output_dir)
-    decision = prepare_output_dir(task, args, recorded, plan.total_steps)
+    decision = prepare_output_dir(task, args, recorded, plan.total_steps, vars(plan))
     if decision.finished:
         return _report_finished(task, output_dir, decision, plan.total_steps)
     class_weights = None
@@ -555,8 +568,8 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
         class_weights=class_weights,
     )
     context = metric_context(task, contract, splits)
-    trainer = make_trainer(task, args, model, splits, context, callbacks, recorded)
     plan.resumed_from = None if decision.checkpoint is None else str(decision.checkpoint)
+    trainer = make_trainer(task, args, model, splits, context, callbacks, recorded, vars(plan))
     if trainer.args.should_save:
         save_arguments(args, output_dir, effective=vars(plan), values=recorded)
         if report is not None:

@@ -126,3 +126,35 @@ def test_a_run_killed_after_its_last_records_resumes_without_duplicates(finished
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
     assert [r["step"] for r in records if "eval_loss" in r] == [2, 4]
     assert len(_test_records(out)) == 1
+
+
+def test_another_total_batch_is_a_difference_too(finished_detection, tmp_path, capfd):
+    """The same arguments on another number of processes give another total batch (and, with --scale_lr, another
+    learning rate) that the resumed optimizer and scheduler would not take. Simulated by the checkpoint's record
+    of a 2-process run."""
+    from medicane_hf.training.checkpoints import COMPLETE_MARKER
+
+    out, flags = copy_run(finished_detection, tmp_path / "run")
+    record = out / "checkpoint-4" / "effective_settings.json"
+    settings = json.loads(record.read_text())
+    settings.update(total_train_batch_size=4, learning_rate=settings["learning_rate"] * 2)
+    record.write_text(json.dumps(settings))
+    # as written by that run: the marker's recorded size too (else the check skips the checkpoint as changed)
+    marker = json.loads((out / "checkpoint-4" / COMPLETE_MARKER).read_text())
+    marker["sizes"]["effective_settings.json"] = record.stat().st_size
+    (out / "checkpoint-4" / COMPLETE_MARKER).write_text(json.dumps(marker))
+    capfd.readouterr()
+    assert main("detection", [*flags, "--max_steps", "6"]) == 2
+    err = " ".join(capfd.readouterr().err.split())
+    assert "total_train_batch_size (derived" in err and "checkpoint 4, now 2" in err
+
+
+def test_a_fresh_start_keeps_an_earlier_attempts_log_aside(tmp_path):
+    """No checkpoint to continue (the earlier attempt stopped before its first): its records would mix with the new
+    run's in one log and one set of curves."""
+    from medicane_hf.training.resume import ResumeDecision, apply_decision
+
+    (tmp_path / "log.jsonl").write_text('{"step": 1, "loss": 9.0}\n')
+    apply_decision(ResumeDecision(), tmp_path)
+    assert not (tmp_path / "log.jsonl").exists()
+    assert (tmp_path / "log.earlier-1.jsonl").read_text() == '{"step": 1, "loss": 9.0}\n'
