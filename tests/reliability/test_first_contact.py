@@ -66,3 +66,28 @@ def test_the_closing_line_counts_the_whole_run():
     summary = {"evaluated_model": "best", "test_median_km": 12.5}
     text = _closing_lines(TASKS["tracking"], Path("out"), summary, seconds=222.4, trained=35.2)
     assert "tracking: done in 3 min 42 s (35 s training)" in text
+
+
+def test_the_embedded_basin_shows_one_bar_not_one_per_episode(tmp_path, monkeypatch):
+    """Building the embedded default drew one "synthetic frames" bar per episode: 8 bars stacked up."""
+    import medicane_hf.data.synthetic.basin as basin_module
+    import medicane_hf.data.synthetic.default as default_module
+
+    shown: list[str] = []
+
+    def recording(real):
+        def bar(*args, **kwargs):
+            if not kwargs.get("disable"):
+                shown.append(kwargs.get("desc", ""))
+            return real(*args, **kwargs)
+
+        return bar
+
+    real = basin_module.tqdm
+    monkeypatch.setattr(basin_module, "tqdm", recording(real))
+    monkeypatch.setattr(default_module, "tqdm", recording(real), raising=False)
+    episodes = (("2023-10-01", 0.25), ("2023-10-08", 0.25), ("2023-10-15", 0.25))
+    default_module.ensure_synthetic_dataset(
+        "probe", preset="demo", seed=0, episodes=episodes, cache_dir=tmp_path, progress=True
+    )
+    assert shown == ["synthetic basin"]
