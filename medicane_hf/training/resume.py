@@ -192,7 +192,7 @@ def finished_test_step(output_dir: Path) -> int | None:
 
 
 def _conflict_message(
-    output_dir: Path, what: str, differences: list[str], arguments_file: Path, script: str
+    output_dir: Path, what: str, differences: list[str], arguments_file: Path, script: str, weights: Path
 ) -> str:
     lines = [f"{output_dir} holds {what}, trained with other arguments than these:"]
     lines += [f"  {line}" for line in differences]
@@ -200,7 +200,8 @@ def _conflict_message(
         "Resuming would continue that run while this run's records claimed the new values. Either",
         "  - train with these arguments from the start in another folder: add --output_dir NEW_FOLDER "
         f"(or delete {output_dir});",
-        f"  - or resume the run as it was: {script} {arguments_file} (add --max_steps N to run it longer).",
+        f"  - or resume the run as it was: {script} {arguments_file} (add --max_steps N to run it longer);",
+        f"  - or start a new run from its weights: --model_name_or_path {weights} --output_dir NEW_FOLDER.",
     ]
     return "\n".join(lines)
 
@@ -254,7 +255,10 @@ def decide_resume(
         if saved_effective is not None and effective is not None:
             differences += derived_differences(saved_effective, effective)
         if differences:
-            raise ResumeConflictError(_conflict_message(output_dir, what, differences, saved_file, script))
+            weights = decision.checkpoint if decision.checkpoint is not None else output_dir / "best"
+            raise ResumeConflictError(
+                _conflict_message(output_dir, what, differences, saved_file, script, weights)
+            )
     elif decision.checkpoint is not None:
         logger.warning(
             "%s has no readable %s: resuming it without checking that it was trained with these arguments",
