@@ -13,6 +13,7 @@ The names are the ones of the output folders (``outputs/<name>...``) and of ``co
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 from transformers.trainer_utils import EvalPrediction
 
-from medicane_hf.data.dataset_arrays import tile_offsets
+from medicane_hf.data.dataset_arrays import dataset_labels, tile_offsets
 
 if TYPE_CHECKING:
     from medicane_hf.training.trainer import MedicaneTrainer
@@ -74,6 +75,30 @@ def detection_metrics(prediction: EvalPrediction, dataset: Dataset, context: Met
     return StageMetrics(scalar_metrics(full), full)
 
 
+# Detection scores that need every class in the evaluated split: without a Medicane clip, balanced accuracy is
+# background recall alone and POD, CSI, HSS, PR-AUC, ROC AUC have nothing to measure.
+CLASS_DEPENDENT_DETECTION_METRICS = frozenset(
+    {
+        "balanced_accuracy", "pod", "far", "csi", "hss", "precision", "f1", "average_precision", "roc_auc",
+        "recall_background", "recall_medicane", "recall_neighbouring",
+    }
+)  # fmt: skip
+
+
+def detection_selection_problem(metric: str, dataset: Dataset, context: MetricContext) -> str | None:
+    """Why detection score `metric` cannot choose a checkpoint on `dataset` (None: it can): a class-dependent
+    score on a split that lacks a class."""
+    name = metric.removeprefix("eval_")
+    if name not in CLASS_DEPENDENT_DETECTION_METRICS:
+        return None
+    counts = np.bincount(dataset_labels(dataset), minlength=len(context.class_names))
+    missing = [context.class_names[k] for k, count in enumerate(counts) if count == 0]
+    if not missing:
+        return None
+    held = ", ".join(f"{context.class_names[k]} {int(c)}" for k, c in enumerate(counts))
+    return f"the validation split holds no {' or '.join(missing)} clip ({held}): {name} is undefined there"
+
+
 def calibrate_detection(prediction: EvalPrediction, context: MetricContext, config: Any) -> dict[str, Any]:
     """Config updates from validation predictions: the NLL-optimal temperature, then the threshold on the calibrated
     Medicane probability that maximises balanced accuracy (`medicane_hf.evaluation.calibration`). ``{}`` when the
@@ -95,13 +120,15 @@ def calibrate_detection(prediction: EvalPrediction, context: MetricContext, conf
 
 
 def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: MetricContext) -> StageMetrics:
-    """Centre error mean, median, RMS, p90 in km and px; `baseline_*`: the constant train-mean guess; with a
+    """Centre error mean, median, RMS, p90 in km and px; `baseline_*` (mean, median, p90): the constant
+    train-mean guess; with a
     spread, ``coverage_50`` / ``coverage_90`` (share of true centres inside the predicted 50 % / 90 % radius) and
     ``median_spread_px``.
 
     ``prediction.predictions``: ``[N, 2]`` (x, y) in tile pixels, or ``[N, 3]`` with the centre spread (sigma, px)
     as third column (`_centre_and_spread`); ``label_ids``: ``[N, 2]``; in `dataset` order.
-    ``details["errors"]``: the per-clip error table (with a ``spread_px`` column when there is a spread).
+    ``details["errors"]``: the per-clip error table (with a ``spread_px`` column when there is a spread, and
+    ``baseline_err_km`` / ``baseline_err_px``, the constant guess's, when the context has it).
     """
     from medicane_hf.evaluation import coverage, tracking_errors
     from medicane_hf.evaluation import tracking_metrics as error_statistics
@@ -122,10 +149,18 @@ def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: Metr
             metrics[f"coverage_{round(share * 100)}"] = coverage(errors["err_px"], spread, share)
     if context.baseline_xy is not None:
         constant = np.broadcast_to(context.baseline_xy, target.shape)
-        baseline = error_statistics(tracking_errors(constant, target, offsets, context.grid))
+        baseline_errors = tracking_errors(constant, target, offsets, context.grid)
+        baseline = error_statistics(baseline_errors)
         metrics.update(
-            {f"baseline_{k}": float(v) for k, v in baseline.items() if k.startswith(("mean", "median"))}
+            {
+                f"baseline_{k}": float(v)
+                for k, v in baseline.items()
+                if k.startswith(("mean", "median", "p90"))
+            }
         )
+        # per clip too, so that the error table and its figure show the model beside the constant guess
+        for unit in ("km", "px"):
+            errors[f"baseline_err_{unit}"] = baseline_errors[f"err_{unit}"].to_numpy()
     return StageMetrics(metrics, {**metrics, "errors": errors})
 
 
@@ -242,6 +277,12 @@ class TaskSpec:
     # (validation predictions, context, model config) -> config updates: the calibration a run chooses on
     # validation at its end and saves with the best model (threshold, temperature, spread scale)
     calibrate_fn: Callable[[EvalPrediction, MetricContext, Any], dict[str, Any]] | None = None
+    # (metric, validation dataset, context) -> why that metric cannot choose the best checkpoint on it (None: it
+    # can); the run then chooses on the validation loss and says so
+    selection_problem: Callable[[str, Dataset, MetricContext], str | None] | None = None
+    # metrics (fnmatch patterns) where lower is better, beside any "*loss": the direction a
+    # --metric_for_best_model given without --greater_is_better takes
+    lower_is_better: tuple[str, ...] = ()
     description: str = ""
 
     def recipe_for(self, preset: str) -> dict[str, Any]:
@@ -252,6 +293,15 @@ class TaskSpec:
             "metric_for_best_model": self.metric_for_best_model,
             "greater_is_better": self.greater_is_better,
         }
+
+    def greater_is_better_for(self, metric: str) -> bool:
+        """Whether a larger value of validation metric `metric` (with or without ``eval_``) is better."""
+        name = metric.removeprefix("eval_")
+        if name == self.metric_for_best_model:
+            return self.greater_is_better
+        if name.endswith("loss"):
+            return False
+        return not any(fnmatch.fnmatch(name, pattern) for pattern in self.lower_is_better)
 
     def model_class(self) -> type:
         """The model class (imported on first use: the model module pulls in transformers' models)."""
@@ -381,6 +431,8 @@ TASKS: dict[str, TaskSpec] = {
         figures=(Figure("confusion_matrix_test.png", _confusion_matrix, needs="confusion_matrix"),),
         summary_metrics=("test_balanced_accuracy", "test_pod", "test_far", "test_average_precision"),
         calibrate_fn=calibrate_detection,
+        selection_problem=detection_selection_problem,
+        lower_is_better=("far", "ece"),
         starts_from="specialization",
         class_weights=True,
         description="Clip classification: is a Medicane in this tile at this hour?",
@@ -413,8 +465,9 @@ TASKS: dict[str, TaskSpec] = {
             Figure("test_errors.csv", _error_table, needs="errors"),
             Figure("tracking_errors_test.png", _tracking_errors, needs="errors"),
         ),
-        summary_metrics=("test_median_km", "test_mean_km", "test_p90_km"),
+        summary_metrics=("test_median_km", "test_baseline_median_km", "test_mean_km", "test_p90_km"),
         calibrate_fn=calibrate_tracking,
+        lower_is_better=("*_km", "*_px"),
         starts_from="specialization",
         train_mean_baseline=True,
         description="Storm-centre regression: (x, y) of the Medicane at the clip's last frame, tile pixels.",

@@ -67,6 +67,17 @@ DATASET_FORMAT = "medicane_hf.ClipDataset"
 DATASET_FORMAT_VERSION = 1
 GRID_FILE = "grid.json"
 _MAX_LISTED = 12  # storms named per split in the summary
+_EXAMPLES = 3  # paths shown per kind of frame problem in the summary (dataset_info.json keeps them all)
+# kinds of frame problems, in the order and words of the summary
+PROBLEM_KINDS = {
+    "ignored": "name does not match the pattern",
+    "impossible_time": "impossible time in the name",
+    "unreadable": "unreadable",
+    "not_rgb": "not RGB",
+    "black": "black",
+    "duplicate_different": "same time, different content",  # the first by path order is kept, and named
+    "duplicate_same": "same time, same content",
+}
 
 
 @dataclass
@@ -126,6 +137,20 @@ def _resolve_grid(
 # ---- steps --------------------------------------------------------------------------------
 
 
+def _storms_never_on_grid(tracks: pd.DataFrame, grid: SeviriGrid) -> list[str]:
+    """ "name (id)" of every storm none of whose track points lies on the grid, in storm order."""
+    if len(tracks) == 0:
+        return []
+    x, y = grid.lonlat_to_pixel(tracks["lon"].to_numpy(), tracks["lat"].to_numpy())
+    on = pd.Series(grid.on_grid(x, y), index=tracks.index)
+    never = []
+    for storm_id, rows in tracks.groupby("storm_id", sort=True):
+        if not on[rows.index].any():
+            name = str(rows["name"].iloc[0])
+            never.append(storm_id if not name or name == storm_id else f"{name} ({storm_id})")
+    return never
+
+
 def _scan(
     frames_dir: Path,
     grid: SeviriGrid,
@@ -173,6 +198,34 @@ def _normalization(
     raise ValueError(f"store {store.path} has no valid frame: cannot compute normalisation statistics")
 
 
+def _frame_problems(scan: FrameScan, store: FrameStore) -> dict[str, list[dict[str, str]]]:
+    """Every problem file the scan and the packing found, by kind (`PROBLEM_KINDS`): ``{"path", "reason"}`` or
+    ``{"path", "kept_path"}`` rows, in path order. A file the scan and the store both flag is listed once."""
+    problems: dict[str, dict[str, dict[str, str]]] = {kind: {} for kind in PROBLEM_KINDS}
+    for path in scan.ignored:
+        problems["ignored"][path] = {"path": path}
+
+    def add(path: str, reason: str) -> None:
+        if reason.startswith("impossible time"):
+            kind = "impossible_time"
+        elif reason.startswith("not RGB"):
+            kind = "not_rgb"
+        elif reason.startswith("black"):
+            kind = "black"
+        else:
+            kind = "unreadable"
+        problems[kind].setdefault(path, {"path": path, "reason": reason})
+
+    for row in scan.unreadable.itertuples():
+        add(str(row.path), str(row.reason))
+    for index, reason in store.invalid_reasons.items():
+        add(str(scan.frames["path"].iloc[index]), reason.removeprefix("unreadable: "))
+    for row in scan.duplicates.itertuples():
+        kind = "duplicate_same" if row.same_content else "duplicate_different"
+        problems[kind][str(row.path)] = {"path": str(row.path), "kept_path": str(row.kept_path)}
+    return {kind: [rows[p] for p in sorted(rows)] for kind, rows in problems.items()}
+
+
 def _frames_info(scan: FrameScan, store: FrameStore) -> dict[str, Any]:
     reasons: dict[str, int] = {}
     for reason in store.invalid_reasons.values():
@@ -192,6 +245,7 @@ def _frames_info(scan: FrameScan, store: FrameStore) -> dict[str, Any]:
         "width": store.width,
         "height": store.height,
         "channels": store.channels,
+        "problems": _frame_problems(scan, store),
     }
 
 
@@ -283,13 +337,51 @@ def _split_line(name: str, row: dict[str, int], class_names: list[str]) -> str:
     return f"    {name:<10} {row['clips']:>9,}  ({classes}; with a tracking target {row['has_target']:,})"
 
 
+def _problem_lines(frames: dict[str, Any]) -> list[str]:
+    """The frame problems of the scan and the packing: a count and the first few paths per kind."""
+    problems = frames.get("problems")  # dataset_info.json of builds before the problem list have none
+    if not problems or not any(problems.values()):
+        return []
+    lines = ["  frame problems (every path in dataset_info.json, frames.problems):"]
+    for kind, words in PROBLEM_KINDS.items():
+        rows = problems.get(kind, [])
+        if not rows:
+            continue
+        examples = []
+        for row in rows[:_EXAMPLES]:
+            detail = f": {row['reason'].removeprefix(words + ': ')}" if "reason" in row else ""
+            detail += f" (kept {row['kept_path']})" if "kept_path" in row else ""
+            examples.append(f"{row['path']}{detail}")
+        more = f"; and {len(rows) - _EXAMPLES:,} more" if len(rows) > _EXAMPLES else ""
+        lines.append(f"    {words}: {len(rows):,}, e.g. " + "; ".join(examples) + more)
+    return lines
+
+
+def _storm_warnings(info: dict[str, Any]) -> list[str]:
+    """Storms of the tracks file that never fall on the grid (lat/lon swapped, another grid): named, since
+    they can give no clip."""
+    never = info["storms"].get("never_on_grid", [])
+    if not never:
+        return []
+    shown = ", ".join(never[:_MAX_LISTED]) + (", ..." if len(never) > _MAX_LISTED else "")
+    return [
+        f"  WARNING: {len(never)} storm(s) of the tracks file never fall on the grid ({info['grid_source']}), "
+        f"so no clip holds them: {shown}. Are lat and lon swapped, or is the grid another one?"
+    ]
+
+
 def _split_warnings(info: dict[str, Any]) -> list[str]:
-    """An empty train split, or a validation / test split without one Medicane clip: said plainly, since a
-    model trained or selected on it measures nothing about Medicanes."""
+    """An empty train split, or a split without one Medicane clip: said plainly, since a model trained or
+    selected on it learns or measures nothing about Medicanes."""
     lines = []
     if info["counts"]["train"]["clips"] == 0:
         lines.append(
             "  WARNING: the train split is empty: there is nothing to train on (training refuses it)."
+        )
+    elif info["counts"]["train"].get("label_1", 0) == 0:
+        lines.append(
+            f"  WARNING: the train split holds no Medicane clip ({info['counts']['train']['clips']:,} clips): "
+            "a detector trained on it cannot learn what a Medicane looks like."
         )
     for name in ("validation", "test"):
         if info["counts"][name].get("label_1", 0) == 0:
@@ -314,6 +406,7 @@ def format_summary(info: dict[str, Any]) -> str:
         f"  frames: {fr['n_frames']:,} from {fr['first']} to {fr['last']} ({fr['width']} x {fr['height']} px, "
         f"{fr['channels']} channels)",
         f"  gaps: {fr['gaps']:,} ({fr['missing_frames']:,} missing frames); invalid frames: {invalid}",
+        *_problem_lines(fr),
         f"  grid: {info['grid_source']}; tiles: {info['n_tiles']} per frame ({tiles['tile_size']} px, strides "
         f"{tiles['stride_x']} x {tiles['stride_y']})",
         f"  labelled clips (tile-clips ending at minute {info['settings']['clips']['end_minute']:02d}): "
@@ -336,6 +429,7 @@ def format_summary(info: dict[str, Any]) -> str:
         storms = info["storms"][name]
         shown = ", ".join(storms[:_MAX_LISTED]) + (", ..." if len(storms) > _MAX_LISTED else "")
         lines.append(f"  storms in {name}: {len(storms)}" + (f" ({shown})" if storms else ""))
+    lines += _storm_warnings(info)
     lines += _split_warnings(info)
     for name in ("validation", "test"):
         if not info["storms"][name]:
@@ -396,6 +490,7 @@ def build_dataset(
     )
     offsets = layout.offsets(grid.width, grid.height)  # fails early on a tile larger than the grid
     tracks = read_tracks(tracks_path)
+    never_on_grid = _storms_never_on_grid(tracks, grid)
     # unknown names in --val-storms/--test-storms fail now, not after packing a year of frames
     plan_splits(tracks, split_settings, margin=clip_settings.span)
     scan = _scan(
@@ -445,7 +540,11 @@ def build_dataset(
         "skipped": clip_index.skipped,
         "filled_clips": clip_index.filled_clips,
         "pretrain": {"candidates": clip_index.pretrain_candidates, "skipped": clip_index.pretrain_skipped},
-        "storms": {**storms, "outside_period": clip_index.plan.storms_outside_period},
+        "storms": {
+            **storms,
+            "outside_period": clip_index.plan.storms_outside_period,
+            "never_on_grid": never_on_grid,
+        },
         "split_plan": clip_index.plan.to_dict(),
         "normalization": normalization,
     }
@@ -477,11 +576,31 @@ def _fractions(text: str) -> tuple[float, float, float]:
     return parts[0], parts[1], parts[2]
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Append "(default: X)" to a flag's help when it has a value default its help does not already state."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            default is None
+            or default is False  # a store_true flag (0, a real default, is shown)
+            or default == argparse.SUPPRESS
+            or not action.option_strings
+            or "default" in text
+            or (isinstance(default, list) and not default)
+        ):
+            return text
+        shown = ",".join(str(v) for v in default) if isinstance(default, (tuple, list)) else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The flags of ``medicane-hf build-dataset`` (what its ``--help`` prints)."""
+    """The flags of ``medicane-hf build-dataset`` (what its ``--help`` prints, each with its default)."""
     p = argparse.ArgumentParser(
         prog="medicane-hf build-dataset",
         description="Frames folder + tracks file -> packed frame store + clip index (train/validation/test/pretrain).",
+        formatter_class=_DefaultsHelpFormatter,
     )
     p.add_argument(
         "--frames", required=True, type=Path, help="folder of airmass_rgb_YYYYmmdd_HHMM.png frames"

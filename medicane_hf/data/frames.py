@@ -6,8 +6,10 @@ pattern, and reports the problems a user needs to know about before building a d
 
 - gaps: runs of missing 5-minute slots between two present frames (``start``/``end`` are the first and
   last *missing* slot, ``missing_frames`` how many slots are missing);
-- duplicates: two files with the same time (the first by path order is kept);
-- unreadable files (a header PIL cannot read, or with ``check_content`` data that cannot be decoded);
+- duplicates: two files with the same time (the first by path order is kept), and whether their bytes are
+  the same (a copy) or not (two different images claim one time);
+- unreadable files (a header PIL cannot read, or with ``check_content`` data that cannot be decoded), and
+  files that are not RGB images (`medicane_hf.data.sources.png.mode_problem`), whose reason says so;
 - frames whose size is not ``expected_size`` (``(width, height)``);
 - all-black frames (only with ``check_content``, which decodes every image).
 
@@ -23,6 +25,7 @@ The packed store lives in :mod:`medicane_hf.data.store` and is re-exported here.
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 from dataclasses import dataclass, field
@@ -116,7 +119,12 @@ def _empty(columns: dict[str, str]) -> pd.DataFrame:
 
 _FRAMES_COLUMNS = {"time": "datetime64[ns]", "path": "object"}
 _GAPS_COLUMNS = {"start": "datetime64[ns]", "end": "datetime64[ns]", "missing_frames": "int64"}
-_DUPLICATES_COLUMNS = {"time": "datetime64[ns]", "path": "object", "kept_path": "object"}
+_DUPLICATES_COLUMNS = {
+    "time": "datetime64[ns]",
+    "path": "object",
+    "kept_path": "object",
+    "same_content": "bool",
+}
 _UNREADABLE_COLUMNS = {"time": "datetime64[ns]", "path": "object", "reason": "object"}
 _WRONG_SIZE_COLUMNS = {"time": "datetime64[ns]", "path": "object", "width": "int64", "height": "int64"}
 
@@ -135,7 +143,8 @@ class FrameScan:
     Attributes:
         frames: ``[time, path]``, sorted by time, one row per time (problem frames included).
         gaps: ``[start, end, missing_frames]``: first and last missing slot of each run of missing slots.
-        duplicates: ``[time, path, kept_path]``: files dropped because an earlier path had the same time.
+        duplicates: ``[time, path, kept_path, same_content]``: files dropped because an earlier path had the
+            same time; ``same_content``: their bytes equal the kept file's.
         unreadable: ``[time, path, reason]``: files PIL cannot read (``time`` is NaT when the name's date
             is impossible, e.g. month 13).
         wrong_size: ``[time, path, width, height]``: frames whose size is not ``expected_size``.
@@ -251,13 +260,22 @@ def _match_files(
     return candidates, bad_names, ignored
 
 
+def _same_bytes(a: str, b: str) -> bool:
+    try:
+        return filecmp.cmp(a, b, shallow=False)
+    except OSError:  # one cannot be read: not known to be the same
+        return False
+
+
 def _split_duplicates(candidates: list[tuple[pd.Timestamp, str]]) -> tuple[list[tuple], list[dict]]:
     """Keep the first path per time (candidates are in path order); list the others."""
     kept: dict[pd.Timestamp, str] = {}
     duplicates: list[dict] = []
     for time, path in candidates:
         if time in kept:
-            duplicates.append({"time": time, "path": path, "kept_path": kept[time]})
+            # byte comparison of the two files only (duplicates are few): a copy, or two images for one time
+            same = _same_bytes(path, kept[time])
+            duplicates.append({"time": time, "path": path, "kept_path": kept[time], "same_content": same})
         else:
             kept[time] = path
     return sorted(kept.items()), sorted(duplicates, key=lambda row: (row["time"], row["path"]))

@@ -134,6 +134,27 @@ class _RawTable:
     lines: np.ndarray  # int64, one per row
 
 
+def _check_utf8(path: Path) -> None:
+    """A `TrackFileError` naming the first line that is not UTF-8 text (the readers below decode UTF-8, and
+    Python's own error gives a byte offset into a buffer, not a line)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return
+    except UnicodeDecodeError:
+        pass
+    for number, line in enumerate(data.splitlines(), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise TrackFileError(
+                path,
+                number,
+                f"not UTF-8 text (byte 0x{line[error.start]:02x} at column {error.start + 1}); "
+                "save the file as UTF-8 (it may be Latin-1 or Windows-1252)",
+            ) from None
+
+
 def _first_content_line(path: Path) -> tuple[int, str] | None:
     with open(path, encoding="utf-8-sig") as f:
         for number, text in enumerate(f, start=1):
@@ -421,6 +442,7 @@ def read_tracks(path: str | os.PathLike[str], layout: str = "auto") -> pd.DataFr
     path = Path(path)
     if layout not in ("auto", RAW_LAYOUT, *LAYOUTS):
         raise ValueError(f"layout must be 'auto', {RAW_LAYOUT!r} or one of {list(LAYOUTS)}, got {layout!r}")
+    _check_utf8(path)
     first = _first_content_line(path)
     if first is None:
         raise TrackFileError(path, 1, "the file is empty")

@@ -356,16 +356,23 @@ def plot_reconstructions(
 # ---- tracking -----------------------------------------------------------------------------
 
 
-def plot_tracking_errors(errors_df: pd.DataFrame, path: PathLike, *, column: str = "err_km") -> Path:
-    """Histogram and empirical CDF of centre errors, with mean, median and 90th percentile marked.
+def plot_tracking_errors(
+    errors_df: pd.DataFrame, path: PathLike, *, column: str = "err_km", baseline_column: str | None = None
+) -> Path:
+    """Histogram and empirical CDF of centre errors, with mean, median and 90th percentile marked, and beside them
+    the errors of a baseline (the constant guess) when the table has them.
 
     Args:
         errors_df: a table with the error column, e.g. from ``tracking_errors``.
         path: output PNG.
         column: ``err_km`` (default) or ``err_px``.
+        baseline_column: the baseline's error column; default ``baseline_<column>`` when the table has it
+            (`medicane_hf.tasks.tracking_metrics` adds it), else none.
     """
     if column not in errors_df:
         raise KeyError(f"errors_df has no column {column!r} (columns: {list(errors_df.columns)})")
+    if baseline_column is None and f"baseline_{column}" in errors_df:
+        baseline_column = f"baseline_{column}"
     values = np.asarray(errors_df[column], dtype=np.float64)
     finite = np.sort(values[np.isfinite(values)])
     if finite.size == 0:
@@ -373,13 +380,33 @@ def plot_tracking_errors(errors_df: pd.DataFrame, path: PathLike, *, column: str
     unit = "km" if column.endswith("km") else "px"
     marks = {"mean": finite.mean(), "median": np.median(finite), "p90": np.percentile(finite, 90)}
     colours = {"mean": "tab:red", "median": "tab:green", "p90": "tab:purple"}
+    baseline = None
+    if baseline_column is not None:
+        base_values = np.asarray(errors_df[baseline_column], dtype=np.float64)
+        baseline = np.sort(base_values[np.isfinite(base_values)])
 
     fig = _new_figure(11, 4)
     hist_ax, cdf_ax = fig.subplots(1, 2)
-    hist_ax.hist(finite, bins=min(50, max(10, finite.size // 5)), color="tab:blue", alpha=0.8)
+    top = max(finite.max(), baseline.max()) if baseline is not None and baseline.size else finite.max()
+    bins = np.linspace(0.0, top, min(50, max(10, finite.size // 5)) + 1)
+    hist_ax.hist(finite, bins=bins, color="tab:blue", alpha=0.8, label="model")
     hist_ax.set_xlabel(f"centre error ({unit})")
     hist_ax.set_ylabel("clips")
-    cdf_ax.plot(finite, np.arange(1, finite.size + 1) / finite.size, drawstyle="steps-post", color="tab:blue")
+    cdf_ax.plot(
+        finite,
+        np.arange(1, finite.size + 1) / finite.size,
+        drawstyle="steps-post",
+        color="tab:blue",
+        label="model",
+    )
+    title = f"Centre error, {finite.size} clips: median {marks['median']:.1f} {unit}"
+    if baseline is not None and baseline.size:
+        hist_ax.hist(baseline, bins=bins, color="0.5", alpha=0.45, label="constant guess")
+        cdf_ax.plot(
+            baseline, np.arange(1, baseline.size + 1) / baseline.size, drawstyle="steps-post", color="0.4",
+            label=f"constant guess (median {np.median(baseline):.1f} {unit})",
+        )  # fmt: skip
+        title += f", constant guess {np.median(baseline):.1f} {unit}"
     cdf_ax.set_xlabel(f"centre error ({unit})")
     cdf_ax.set_ylabel("fraction of clips with error <= x")
     cdf_ax.set_ylim(0, 1.01)
@@ -387,10 +414,11 @@ def plot_tracking_errors(errors_df: pd.DataFrame, path: PathLike, *, column: str
         for name, value in marks.items():
             ax.axvline(value, color=colours[name], linestyle="--", label=f"{name} {value:.1f} {unit}")
         ax.grid(alpha=0.3)
+    hist_ax.legend(loc="upper right")
     cdf_ax.legend(loc="lower right")
     left_out = values.size - finite.size
     note = f", {left_out} non-finite left out" if left_out else ""
-    fig.suptitle(f"Centre error, {finite.size} clips{note}")
+    fig.suptitle(title + note)
     return _save(fig, path)
 
 

@@ -20,6 +20,15 @@ naming the key and the file.
 ``--help`` shows as defaults what the run would use: the recipe (flags only),
 or the file's values when a YAML file comes first; its closing lines list what a
 run with no arguments changes (`help_epilog`).
+
+Two arguments bring their companion unless that companion is given too, at the
+same or a higher level (file < flag), and the run says so (`ParsedArguments.notes`):
+a step count (``--eval_steps``, ``--save_steps``, ``--logging_steps``) sets its
+strategy to ``steps`` (with the recipe's ``epoch`` it would do nothing), and
+``--metric_for_best_model`` sets ``--greater_is_better`` to that metric's
+direction (`TaskSpec.greater_is_better_for`; the recipe's ``True`` would keep the
+highest loss). `validate_arguments` refuses values no run can use, by name,
+before anything is built.
 """
 
 from __future__ import annotations
@@ -27,11 +36,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import yaml
@@ -44,6 +54,9 @@ from medicane_hf.tasks import TASKS, TaskSpec
 @dataclass
 class ModelArguments:
     """Which model to train and the architecture settings the recipe changes."""
+
+    # HfArgumentParser lists a dataclass with this attribute under its own heading in --help
+    _argument_group_name: ClassVar[str] = "model (medicane-hf)"
 
     model_name_or_path: str | None = field(
         default=None,
@@ -113,6 +126,8 @@ class ModelArguments:
 class DataArguments:
     """Where the clips come from."""
 
+    _argument_group_name: ClassVar[str] = "data (medicane-hf)"
+
     dataset_dir: str | None = field(
         default=None,
         metadata={
@@ -159,6 +174,8 @@ class DataArguments:
 @dataclass
 class RecipeArguments:
     """The parts of the training recipe that TrainingArguments does not cover."""
+
+    _argument_group_name: ClassVar[str] = "recipe (medicane-hf)"
 
     scale_lr: bool = field(
         default=False,
@@ -207,15 +224,25 @@ class RecipeArguments:
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, RecipeArguments, TrainingArguments)
 
+GIVEN_IN_FILE = 1  # `ParsedArguments.given` levels: a key of the YAML file ...
+GIVEN_AS_FLAG = 2  # ... or a command-line flag (which overrides the file)
+
 
 @dataclass
 class ParsedArguments:
-    """The four argument groups of one run."""
+    """The four argument groups of one run.
+
+    ``given``: argument name -> where the user gave it (`GIVEN_IN_FILE`, `GIVEN_AS_FLAG`); absent: a default.
+    ``notes``: what the parse settled on the user's behalf (a strategy a step count brought, a metric's
+    direction), for the run to log.
+    """
 
     model: ModelArguments
     data: DataArguments
     recipe: RecipeArguments
     training: TrainingArguments
+    given: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def groups(self) -> dict[str, Any]:
         """The groups by name, in parsing order."""
@@ -226,13 +253,32 @@ class ArgumentFileError(ValueError):
     """A YAML argument file that cannot be used; the message names the file and the key."""
 
 
+class ArgumentValueError(ValueError):
+    """Argument values no run can use; the message names each flag and its value."""
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """transformers' "(default: ...)" after every argument, and an epilog printed with its own line breaks."""
 
 
-def make_parser(epilog: str | None = None) -> HfArgumentParser:
-    """A parser for every argument of every group; `--help` documents each one, then prints `epilog`."""
-    return HfArgumentParser(ARGUMENT_CLASSES, epilog=epilog, formatter_class=_HelpFormatter)
+def make_parser(epilog: str | None = None, description: str | None = None) -> HfArgumentParser:
+    """A parser for every argument of every group; `--help` opens with `description` and the usage with the
+    optional YAML file, documents this project's groups, then transformers' TrainingArguments, then prints
+    `epilog`."""
+    parser = HfArgumentParser(
+        ARGUMENT_CLASSES,
+        epilog=epilog,
+        description=description,
+        usage="%(prog)s [CONFIG.yaml] [--flag value ...]",
+        formatter_class=_HelpFormatter,
+    )
+    # argparse prints its default group ("options": -h and TrainingArguments' ~150 flags) first; this project's
+    # own groups come first instead
+    default = parser._optionals
+    default.title = "transformers TrainingArguments (and -h)"
+    parser._action_groups.remove(default)
+    parser._action_groups.append(default)
+    return parser
 
 
 def _known_keys(parser: HfArgumentParser) -> set[str]:
@@ -259,27 +305,175 @@ def read_yaml_arguments(path: str | Path, known: set[str]) -> dict[str, Any]:
     return values
 
 
+def _flag_keys(parser: HfArgumentParser, argv: list[str]) -> set[str]:
+    """The argument names the flags of `argv` set (``--key``, ``--key=value``, ``--key-name``, ``--no_key``)."""
+    keys = set()
+    for token in argv:
+        if token.startswith("--"):
+            action = parser._option_string_actions.get(token.split("=", 1)[0])
+            if action is not None and action.dest != "help":
+                keys.add(action.dest)
+    return keys
+
+
 def parse_arguments(
-    argv: list[str], defaults: dict[str, Any] | None = None, epilog: str | None = None
+    argv: list[str],
+    defaults: dict[str, Any] | None = None,
+    epilog: str | None = None,
+    settled: dict[str, Any] | None = None,
+    description: str | None = None,
 ) -> ParsedArguments:
     """Parse `argv`: an optional YAML file first, then flags that override it.
 
-    `defaults` (a stage's, `stage_defaults`) sit between the dataclass defaults and the file; `epilog` closes
-    `--help`.
+    `defaults` (a stage's, `stage_defaults`) sit between the dataclass defaults and the file; `settled` (what
+    `settle_companions` derived) sits above the file, below the flags; `description` opens `--help` and
+    `epilog` closes it.
     """
-    parser = make_parser(epilog)
+    parser = make_parser(epilog, description)
     known = _known_keys(parser)
     if defaults:
         parser.set_defaults(**defaults)
+    given: dict[str, int] = {}
     if _config_file(argv) is not None:
-        parser.set_defaults(**read_yaml_arguments(argv[0], known))
+        file_values = read_yaml_arguments(argv[0], known)
+        parser.set_defaults(**file_values)
+        given.update(dict.fromkeys(file_values, GIVEN_IN_FILE))
         argv = argv[1:]
-    model, data, recipe, training, remaining = parser.parse_args_into_dataclasses(
-        args=argv, return_remaining_strings=True, look_for_args_file=False
-    )
+    if settled:
+        parser.set_defaults(**settled)
+    given.update(dict.fromkeys(_flag_keys(parser, argv), GIVEN_AS_FLAG))
+    try:
+        model, data, recipe, training, remaining = parser.parse_args_into_dataclasses(
+            args=argv, return_remaining_strings=True, look_for_args_file=False
+        )
+    except ValueError as error:  # TrainingArguments' own checks (__post_init__): a message, not a traceback
+        raise ArgumentValueError(f"invalid argument(s): {error}") from error
     if remaining:
         parser.error(f"unrecognised arguments: {' '.join(remaining)}")
-    return ParsedArguments(model=model, data=data, recipe=recipe, training=training)
+    return ParsedArguments(model=model, data=data, recipe=recipe, training=training, given=given)
+
+
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)  # transformers' strategy enums -> their string
+
+
+def settle_companions(task: TaskSpec, args: ParsedArguments) -> tuple[dict[str, Any], list[str]]:
+    """Values implied by what the user gave, and a note for each: ({name: value}, [notes]).
+
+    A step count brings the `steps` strategy, and a best-model metric its direction, unless the companion was
+    given at the same or a higher level (see the module docstring).
+    """
+    changes: dict[str, Any] = {}
+    notes: list[str] = []
+    training = args.training
+
+    def level(key: str) -> int:
+        return args.given.get(key, 0)
+
+    for kind in ("eval", "save", "logging"):
+        steps_key, strategy_key = f"{kind}_steps", f"{kind}_strategy"
+        current = _plain(getattr(training, strategy_key))
+        if level(steps_key) > level(strategy_key) and current != "steps":
+            changes[strategy_key] = "steps"
+            notes.append(
+                f"--{steps_key} {getattr(training, steps_key)} given: {strategy_key} is steps (it was {current}, "
+                f"with which --{steps_key} does nothing)"
+            )
+    metric = training.metric_for_best_model
+    if metric is not None and level("metric_for_best_model") > level("greater_is_better"):
+        wanted = task.greater_is_better_for(metric)
+        if training.greater_is_better != wanted:
+            changes["greater_is_better"] = wanted
+            notes.append(
+                f"--metric_for_best_model {metric}: best/ keeps the {'highest' if wanted else 'lowest'} value "
+                f"(greater_is_better={wanted}; pass --greater_is_better to choose otherwise)"
+            )
+    return changes, notes
+
+
+def validate_arguments(args: ParsedArguments) -> None:
+    """Refuse values no run can use, each named with its flag and value as given (before any scaling).
+
+    Raises:
+        ArgumentValueError: listing every such value.
+    """
+    model, data, recipe, training = args.model, args.data, args.recipe, args.training
+    problems: list[str] = []
+
+    def check(ok: bool, name: str, value: Any, why: str) -> None:
+        if not ok:
+            problems.append(f"--{name} {value}: {why}")
+
+    def in_range(value: float | None, low: float, high: float, low_open: bool, high_open: bool) -> bool:
+        if value is None:
+            return True
+        if not math.isfinite(value):
+            return False
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        return above and below
+
+    lr = training.learning_rate
+    check(math.isfinite(lr) and lr > 0, "learning_rate", lr, "the learning rate must be a positive number")
+    if training.max_steps == 0:
+        problems.append(
+            "--max_steps 0: trains nothing; give the number of optimizer steps, or -1 to train "
+            "--num_train_epochs epochs"
+        )
+    elif training.max_steps < 0:
+        epochs = training.num_train_epochs
+        check(epochs > 0, "num_train_epochs", epochs, "must be positive (or give --max_steps N)")
+    check(
+        recipe.warmup_epochs is None or recipe.warmup_epochs >= 0, "warmup_epochs", recipe.warmup_epochs,
+        "must be 0 or more",
+    )  # fmt: skip
+    check(training.weight_decay >= 0, "weight_decay", training.weight_decay, "must be 0 or more")
+    check(
+        recipe.weight_decay_end is None or recipe.weight_decay_end >= 0, "weight_decay_end",
+        recipe.weight_decay_end, "must be 0 or more",
+    )  # fmt: skip
+    check(
+        in_range(recipe.layer_decay, 0, 1, True, False),
+        "layer_decay",
+        recipe.layer_decay,
+        "must be in (0, 1]",
+    )
+    check(
+        in_range(recipe.model_ema_decay, 0, 1, True, True), "model_ema_decay", recipe.model_ema_decay,
+        "must be in (0, 1)",
+    )  # fmt: skip
+    check(
+        in_range(training.label_smoothing_factor, 0, 1, False, True), "label_smoothing_factor",
+        training.label_smoothing_factor, "must be in [0, 1)",
+    )  # fmt: skip
+    check(
+        in_range(model.drop_path_rate, 0, 1, False, True), "drop_path_rate", model.drop_path_rate,
+        "must be in [0, 1)",
+    )  # fmt: skip
+    check(in_range(model.mask_ratio, 0, 1, True, True), "mask_ratio", model.mask_ratio, "must be in (0, 1)")
+    check(
+        in_range(model.decoder_mask_ratio, 0, 1, False, True), "decoder_mask_ratio", model.decoder_mask_ratio,
+        "must be in [0, 1)",
+    )  # fmt: skip
+    for name in ("max_train_samples", "max_eval_samples"):
+        value = getattr(data, name)
+        check(value is None or value >= 1, name, value, "must be 1 or more (leave it out for every clip)")
+    check(data.train_max_shift is None or data.train_max_shift >= 0, "train_max_shift", data.train_max_shift,
+          "must be 0 (off) or more")  # fmt: skip
+    check(data.train_shift_margin >= 0, "train_shift_margin", data.train_shift_margin, "must be 0 or more")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        check(getattr(training, name) >= 1, name, getattr(training, name), "must be 1 or more")
+    check(training.max_grad_norm >= 0, "max_grad_norm", training.max_grad_norm, "must be 0 (off) or more")
+    for name in ("adam_beta1", "adam_beta2"):
+        check(
+            in_range(getattr(training, name), 0, 1, False, True),
+            name,
+            getattr(training, name),
+            "must be in [0, 1)",
+        )
+    check(training.adam_epsilon > 0, "adam_epsilon", training.adam_epsilon, "must be positive")
+    if problems:
+        raise ArgumentValueError("invalid argument(s); nothing was built:\n  " + "\n  ".join(problems))
 
 
 def stage_defaults(task: TaskSpec, quick: bool) -> dict[str, Any]:
@@ -370,6 +564,30 @@ def help_epilog(task: TaskSpec, config_file: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def help_description(task: TaskSpec) -> str:
+    """The opening lines of a stage's `--help`: what the script does and the two ways to run it."""
+    default_dir = task.default_output_dir()
+    lines = _wrapped(f"Train the {task.name} stage. {task.description}")
+    lines += ["", "Two ways to run it:"]
+    lines += [f"  python scripts/{task.script}"]
+    lines += _wrapped(
+        f"no arguments: the embedded default (a synthetic basin, the tiny model, {task.quick_run['max_steps']} "
+        f"steps) into {default_dir}/; it shows the pipeline works, not a useful model.",
+        indent="      ",
+    )
+    lines += [
+        "  accelerate launch --config_file accelerate_configs/<cfg>.yaml \\",
+        f"      scripts/{task.script} [configs/{task.name}/<preset>.yaml] [--flag value ...]",
+    ]
+    lines += _wrapped(
+        "a real run: an optional YAML file first (its values become the defaults), then flags that override "
+        "it; rerun the same command to resume.",
+        indent="      ",
+    )
+    lines += ["", *_wrapped("This project's arguments come first, then transformers' TrainingArguments.")]
+    return "\n".join(lines)
+
+
 def _config_file(argv: list[str]) -> str | None:
     """The YAML argument file when `argv` starts with one (the rule `parse_arguments` applies)."""
     if argv and not argv[0].startswith("-") and argv[0].endswith((".yaml", ".yml")):
@@ -384,7 +602,15 @@ def parse_stage_arguments(task: TaskSpec, argv: list[str]) -> ParsedArguments:
     YAML file first, then flags. `--help` prints every argument with the default this would use.
     """
     epilog = help_epilog(task, _config_file(argv))
-    return parse_arguments(argv, stage_defaults(task, quick=len(argv) == 0), epilog)
+    description = help_description(task)
+    defaults = stage_defaults(task, quick=len(argv) == 0)
+    args = parse_arguments(argv, defaults, epilog, description=description)
+    changes, notes = settle_companions(task, args)
+    if changes:
+        # parsed again rather than patched, so that TrainingArguments checks the settled values as its own
+        args = parse_arguments(argv, defaults, epilog, settled=changes, description=description)
+    args.notes = notes
+    return args
 
 
 def config_overrides(model_args: ModelArguments) -> dict[str, Any]:
@@ -419,16 +645,28 @@ def arguments_as_dict(args: ParsedArguments) -> dict[str, Any]:
     return flat
 
 
+def arguments_yaml(values: dict[str, Any]) -> str:
+    """The text of a `training_arguments.yaml` holding `values` (`arguments_as_dict`)."""
+    header = "# Resolved arguments of this run; rerun with: train_<stage>.py THIS_FILE [--flag value ...]\n"
+    return header + yaml.safe_dump(values, sort_keys=True)
+
+
 def save_arguments(
-    args: ParsedArguments, folder: str | Path, effective: dict[str, Any] | None = None
+    args: ParsedArguments,
+    folder: str | Path,
+    effective: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
 ) -> None:
     """Write `training_arguments.yaml` (re-runnable: pass it back as the YAML file) and, when given,
-    `effective_settings.json` (what the run derived: effective lr, total batch, warmup steps, world size)."""
+    `effective_settings.json` (what the run derived: effective lr, total batch, warmup steps, world size).
+
+    `values`: the arguments as the run was given them (`arguments_as_dict` before the run derived its
+    effective learning rate and warmup); default: `args` as they are now.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    header = "# Resolved arguments of this run; rerun with: train_<stage>.py THIS_FILE [--flag value ...]\n"
     (folder / "training_arguments.yaml").write_text(
-        header + yaml.safe_dump(arguments_as_dict(args), sort_keys=True)
+        arguments_yaml(arguments_as_dict(args) if values is None else values)
     )
     if effective is not None:
         (folder / "effective_settings.json").write_text(

@@ -3,7 +3,9 @@
 - From scratch: ``MedicaneVideoMAEConfig.from_preset(preset)`` with the clip
   shape (frames, tile size, channels) taken from the dataset.
 - From a checkpoint (a ``save_pretrained`` folder, a ``medicane-hf convert``
-  output, or a Hub id): the checkpoint's clip shape must match the dataset's,
+  output, or a Hub id): first checked to be one (`check_model_source`: a folder
+  that exists, with a config.json of a VideoMAE and weights; one line each when
+  not, before transformers' OSError traceback); its clip shape must match the dataset's,
   else the run is refused with what differs. Every key is accounted for: the
   report lists what loaded, what is new (a fresh head) and what the checkpoint
   had that this head does not use (e.g. the MAE decoder); an encoder weight
@@ -19,11 +21,18 @@ importing training).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from torch import nn
+from transformers.utils import logging as hf_logging
 
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
 from medicane_hf.processing_medicane import DataContract, check_contract
@@ -38,6 +47,65 @@ ARCHITECTURE_KEYS = ("patch_embedding", "stem_width")
 
 class EncoderNotLoadedError(RuntimeError):
     """A checkpoint left encoder weights uninitialised."""
+
+
+class ModelSourceError(ValueError):
+    """`--model_name_or_path` is not a model this run can load; the message says what it is instead."""
+
+
+# model_type values whose weights follow transformers' VideoMAE key names (docs/DESIGN.md, "Models")
+VIDEOMAE_MODEL_TYPES = ("medicane_videomae", "videomae")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+def check_model_source(source: str) -> None:
+    """Refuse a `--model_name_or_path` that is not a loadable VideoMAE model, in one line that says what it is.
+
+    A local folder must hold a config.json whose ``model_type`` is a VideoMAE's and a weights file; a name that
+    is no folder here must look like a Hub id (``name`` or ``owner/name``); whether the Hub has it is found out
+    when loading (`build_model`).
+
+    Raises:
+        ModelSourceError: a folder that does not exist, has no config.json, a config of another model family,
+            or a config but no weights.
+    """
+    path = Path(source).expanduser()
+    flag = f"--model_name_or_path {source}"
+    if not path.exists():
+        if _HUB_ID.match(source) and not source.startswith((".", "~")) and source.count("/") <= 1:
+            return  # a Hub id: tried when loading
+        raise ModelSourceError(f"{flag}: no such folder")
+    if not path.is_dir():
+        raise ModelSourceError(
+            f"{flag}: a file, not a model folder (an old VideoMAE .pth checkpoint? convert it first: "
+            f"medicane-hf convert --checkpoint {source} --out FOLDER)"
+        )
+    config = path / "config.json"
+    if not config.is_file():
+        raise ModelSourceError(
+            f"{flag}: holds no config.json, so it is not a save_pretrained folder (for an old VideoMAE .pth "
+            "checkpoint, make one with medicane-hf convert)"
+        )
+    try:
+        model_type = json.loads(config.read_text()).get("model_type")
+    except (OSError, ValueError) as error:
+        raise ModelSourceError(f"{flag}: config.json is unreadable ({error})") from error
+    if model_type not in VIDEOMAE_MODEL_TYPES:
+        raise ModelSourceError(
+            f"{flag}: is a {model_type} model, not a VideoMAE (config.json model_type {model_type!r}; "
+            f"expected one of {list(VIDEOMAE_MODEL_TYPES)})"
+        )
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise ModelSourceError(
+            f"{flag}: has a config.json but no weights (none of {', '.join(WEIGHT_FILES)}); was it copied "
+            "or saved only in part?"
+        )
 
 
 @dataclass
@@ -107,10 +175,13 @@ def loading_report(model: nn.Module, info: dict[str, Any], source: str) -> Loadi
     encoder = _encoder_parameter_names(model)
     not_loaded = [name for name in encoder if name in set(missing) | set(mismatched)]
     if not_loaded:
-        what = "none of the" if len(not_loaded) == len(encoder) else f"{len(not_loaded)} of the"
+        if len(not_loaded) == len(encoder):
+            what = f"none of the {len(encoder)} encoder weights loaded"
+        else:
+            what = f"{len(not_loaded)} of the {len(encoder)} encoder weights did not load"
         raise EncoderNotLoadedError(
-            f"{source}: {what} {len(encoder)} encoder weights loaded (e.g. {not_loaded[:3]}). The checkpoint's keys "
-            "do not follow the `videomae.encoder.layer.N...` names: convert it first with `medicane-hf convert`."
+            f"{source}: {what} (e.g. {not_loaded[:3]}). The checkpoint's keys do not follow the "
+            "`videomae.encoder.layer.N...` names: convert it first with `medicane-hf convert`."
         )
     total = len(dict(model.named_parameters()))
     return LoadingReport(
@@ -120,6 +191,26 @@ def loading_report(model: nn.Module, info: dict[str, Any], source: str) -> Loadi
         unused=sorted(info.get("unexpected_keys", [])),
         mismatched=mismatched,
     )
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Hide transformers' key table and progress bar while a checkpoint loads into another head.
+
+    For the expected load of a specialization model into a detection or tracking head, transformers prints
+    every decoder key as UNEXPECTED and every head key as MISSING, as warnings; `LoadingReport` says the same
+    in one line (and `loading_report` stops the run when an encoder weight did not load).
+    """
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def build_model(
@@ -133,6 +224,7 @@ def build_model(
     """The stage's model with the dataset's contract; the loading report when it came from a checkpoint.
 
     Raises:
+        ModelSourceError: `model_args.model_name_or_path` is not a VideoMAE model folder or reachable Hub id.
         ContractMismatchError: the checkpoint expects clips of another shape than the dataset's.
         EncoderNotLoadedError: encoder weights of the checkpoint did not load.
     """
@@ -148,7 +240,15 @@ def build_model(
         )
         return model_class(config), None
 
-    config = MedicaneVideoMAEConfig.from_pretrained(source)
+    check_model_source(source)
+    try:
+        config = MedicaneVideoMAEConfig.from_pretrained(source)
+    except OSError as error:  # a Hub id not found, or the Hub not reachable
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            where = "and with HF_HUB_OFFLINE=1 the Hub is not asked"
+        else:
+            where = "and the Hub has no such model (or cannot be reached)"
+        raise ModelSourceError(f"--model_name_or_path {source}: not a folder here, {where}") from error
     check_contract(config, contract, source)
     for key in ARCHITECTURE_KEYS:
         # the checkpoint's weights fix its patch embedding: another would leave the encoder's input unloaded
@@ -162,9 +262,11 @@ def build_model(
         setattr(config, key, value)
     config.num_labels = len(config.id2label)
     config._check_settings()
-    model, info = model_class.from_pretrained(
-        source, config=config, output_loading_info=True, ignore_mismatched_sizes=True
-    )
+    with _quiet_loading():
+        model, info = model_class.from_pretrained(
+            source, config=config, output_loading_info=True, ignore_mismatched_sizes=True
+        )
     report = loading_report(model, info, source)
-    logger.warning(report.summary())
+    # a new head and an unused decoder are what loading into another head means; a shape mismatch is not
+    logger.log(logging.WARNING if report.mismatched else logging.INFO, "%s", report.summary())
     return model, report

@@ -13,10 +13,15 @@ Output folder::
     checkpoint-N/                                     resumable state (complete ones carry a marker)
     best/  final/                                     save_pretrained folders with metrics.json
     test_metrics.json, *.png                          the best model on the test split, figures
+
+Rerunning into the same folder continues the run (`medicane_hf.training.resume`): only with the same
+run-shaping arguments, from the newest checkpoint that passes its check, and not at all once it is finished.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
 import logging
@@ -24,13 +29,13 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from accelerate import PartialState
 from torch.utils.data import Dataset, Subset
 from transformers import TrainerCallback, set_seed
@@ -42,16 +47,27 @@ from medicane_hf.processing_medicane import ContractMismatchError, DataContract,
 from medicane_hf.tasks import TASKS, FigureInputs, MetricContext, TaskSpec, get_task
 from medicane_hf.training.arguments import (
     ArgumentFileError,
+    ArgumentValueError,
     ParsedArguments,
     arguments_as_dict,
+    arguments_yaml,
     parse_stage_arguments,
     save_arguments,
+    validate_arguments,
 )
 from medicane_hf.training.callbacks import LOG_FILE, JsonlLogCallback, WeightDecayScheduleCallback
-from medicane_hf.training.checkpoints import last_complete_checkpoint, remove_incomplete_checkpoints
+from medicane_hf.training.checkpoints import newest_resumable_checkpoint, remove_incomplete_checkpoints
 from medicane_hf.training.class_weights import parse_class_weights
-from medicane_hf.training.models import EncoderNotLoadedError, build_model
+from medicane_hf.training.models import EncoderNotLoadedError, ModelSourceError, build_model
 from medicane_hf.training.optim import scaled_learning_rate
+from medicane_hf.training.resume import (
+    TEST_METRICS_FILE,
+    CheckpointUnusableError,
+    ResumeConflictError,
+    ResumeDecision,
+    apply_decision,
+    decide_resume,
+)
 from medicane_hf.training.seeding import PerSampleSeeded, SetEpochCallback
 from medicane_hf.training.trainer import MedicaneTrainer, NonFiniteLossError, save_model_folder
 
@@ -60,6 +76,14 @@ logger = logging.getLogger("medicane_hf.training")
 
 class DatasetTooSmallError(ValueError):
     """The train split cannot fill one optimizer step."""
+
+
+class DiskFullError(RuntimeError):
+    """A write of the run failed for lack of space; the message names the last complete checkpoint."""
+
+
+# errno values of a write that failed for lack of space: the device, or the user's quota
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 
 
 @dataclass
@@ -71,12 +95,17 @@ class RunPlan:
     base_learning_rate: float
     learning_rate: float
     updates_per_epoch: int
+    total_steps: int
     warmup_steps: int
     num_train_clips: int
     num_validation_clips: int
     num_test_clips: int
     dataset_dir: str
+    metric_for_best_model: str | None = None
+    greater_is_better: bool | None = None
     resumed_from: str | None = None
+    # what the run settled or changed on the user's behalf, each said in the log when it happened
+    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------- arguments
@@ -144,6 +173,26 @@ def load_data(task: TaskSpec, args: ParsedArguments) -> tuple[Path, DataContract
     return dataset_dir, contract, splits
 
 
+def choose_selection_metric(
+    task: TaskSpec, args: ParsedArguments, contract: DataContract, validation: Dataset
+) -> str | None:
+    """Keep the best-model metric when the validation split can measure it; else switch to the validation loss
+    (lower is better) and return why (`TaskSpec.selection_problem`), which the run logs and records."""
+    training = args.training
+    metric = training.metric_for_best_model
+    if task.selection_problem is None or metric is None:
+        return None
+    context = MetricContext(class_names=list(contract.class_names))
+    problem = task.selection_problem(metric, validation, context)
+    if problem is None:
+        return None
+    training.metric_for_best_model, training.greater_is_better = "loss", False
+    return (
+        f"best/ is chosen on the validation loss, not {metric}: {problem}. Rebuild the dataset with Medicane "
+        "storms in validation (build-dataset --val-storms), or give --max_eval_samples more clips"
+    )
+
+
 def check_train_size(num_train: int, args: ParsedArguments) -> int:
     """The global batch (per-device x processes x accumulation); an error if the train split cannot fill it."""
     training = args.training
@@ -180,17 +229,31 @@ def plan_run(task: TaskSpec, args: ParsedArguments, splits: dict[str, Dataset], 
         if training.max_steps > 0
         else math.ceil(training.num_train_epochs * updates_per_epoch)
     )
+    notes = []
+    warmup = training.get_warmup_steps(total_steps)
+    if warmup > total_steps:
+        # a warmup past the end keeps the learning rate near zero for the whole run (5 epochs of the recipe
+        # with --max_steps 6: 2,125 steps, lr ~9e-9)
+        notes.append(
+            f"warmup of {warmup} steps is longer than the run's {total_steps} steps: cut to {total_steps}"
+        )
+        logger.warning("The %s", notes[-1])
+        training.warmup_steps = total_steps
     plan = RunPlan(
         world_size=training.world_size,
         total_train_batch_size=global_batch,
         base_learning_rate=base_lr,
         learning_rate=training.learning_rate,
         updates_per_epoch=updates_per_epoch,
+        total_steps=total_steps,
         warmup_steps=training.get_warmup_steps(total_steps),
         num_train_clips=len(splits["train"]),
         num_validation_clips=len(splits["validation"]),
         num_test_clips=len(splits["test"]),
         dataset_dir=str(dataset_dir),
+        metric_for_best_model=training.metric_for_best_model,
+        greater_is_better=training.greater_is_better,
+        notes=notes,
     )
     logger.warning(
         "Effective learning rate %.4g (%s), total batch %d (%d process(es)), %d updates per epoch, %d warmup steps",
@@ -217,19 +280,51 @@ def metric_context(task: TaskSpec, contract: DataContract, splits: dict[str, Dat
     return context
 
 
-def resolve_resume(args: ParsedArguments) -> str | None:
-    """`--resume_from_checkpoint PATH`, else the newest complete checkpoint in the output folder, else None."""
-    given = args.training.resume_from_checkpoint
-    if given:
-        if not Path(given).is_dir():
-            raise FileNotFoundError(f"--resume_from_checkpoint {given}: no such folder")
-        return str(given)
+DEFAULT_OUTPUT_ROOT = Path(
+    "outputs"
+)  # where configs/ and the recipes put every run (tasks.TaskSpec.output_dir)
+
+
+def resolve_under_output_root(model_path: str, args: ParsedArguments) -> str:
+    """`model_path` as given, or, when it is a missing ``outputs/...`` path (what configs/ name, e.g.
+    ``outputs/specialization-small/best``) and the run writes under another root (``--output_dir ROOT/run``),
+    the same path under ROOT when that exists there: the stages of one pipeline share their output root."""
+    given = Path(model_path)
+    if given.is_absolute() or given.exists() or given.parts[:1] != DEFAULT_OUTPUT_ROOT.parts:
+        return model_path
+    root = Path(args.training.output_dir).parent
+    candidate = root / given.relative_to(DEFAULT_OUTPUT_ROOT)
+    if root == DEFAULT_OUTPUT_ROOT or not candidate.exists():
+        return model_path
+    logger.warning(
+        "--model_name_or_path %s is not here; using %s, under this run's output root", given, candidate
+    )
+    return str(candidate)
+
+
+def prepare_output_dir(
+    task: TaskSpec,
+    args: ParsedArguments,
+    recorded: dict[str, Any],
+    total_steps: int,
+    effective: dict[str, Any] | None = None,
+) -> ResumeDecision:
+    """Decide what this run does with its output folder (`medicane_hf.training.resume`) and act on it.
+
+    Every process decides from the same files (so all raise, or none does); the main process then removes
+    incomplete checkpoints, sets damaged ones aside and trims the log, and the others wait for it.
+    """
     output_dir = Path(args.training.output_dir)
-    if args.training.should_save:
+    given = args.training.resume_from_checkpoint
+    state = PartialState()
+    if args.training.should_save and not given:
         remove_incomplete_checkpoints(output_dir)
-    PartialState().wait_for_everyone()
-    last = last_complete_checkpoint(output_dir)
-    return None if last is None else str(last)
+    state.wait_for_everyone()
+    decision = decide_resume(output_dir, recorded, total_steps, f"scripts/{task.script}", given, effective)
+    if args.training.should_save:
+        apply_decision(decision, output_dir)
+    state.wait_for_everyone()
+    return decision
 
 
 def make_trainer(
@@ -239,8 +334,12 @@ def make_trainer(
     splits: dict[str, Dataset],
     context: MetricContext,
     callbacks: list[TrainerCallback] | None = None,
+    recorded: dict[str, Any] | None = None,
+    effective: dict[str, Any] | None = None,
 ) -> MedicaneTrainer:
-    """The stage's trainer with the recipe's callbacks."""
+    """The stage's trainer with the recipe's callbacks; `recorded` (default: `args` now) is the arguments file
+    and `effective` the derived settings written beside every checkpoint and model folder (what a rerun
+    compares before resuming)."""
     output_dir = Path(args.training.output_dir)
     recipe = args.recipe
     all_callbacks: list[TrainerCallback] = []
@@ -253,7 +352,7 @@ def make_trainer(
     metrics_fn = None
     if task.metrics_fn is not None:
         metrics_fn = functools.partial(task.metrics_fn, context=context)
-    arguments_yaml = yaml.safe_dump(arguments_as_dict(args), sort_keys=True)
+    saved_arguments = arguments_yaml(arguments_as_dict(args) if recorded is None else recorded)
     return MedicaneTrainer(
         model=model,
         args=args.training,
@@ -265,7 +364,14 @@ def make_trainer(
         predictions_fn=task.predictions_fn,
         metrics_fn=metrics_fn,
         best_dir=output_dir / "best",
-        extra_files={"training_arguments.yaml": arguments_yaml},
+        extra_files={
+            "training_arguments.yaml": saved_arguments,
+            **(
+                {"effective_settings.json": json.dumps(jsonable(effective), indent=2, sort_keys=True)}
+                if effective
+                else {}
+            ),
+        },
     )
 
 
@@ -340,11 +446,12 @@ def finish(
         if calibration and args.should_save:
             unwrapped.config.save_pretrained(best_dir)
     test_metrics, details = trainer.evaluate_with_details(splits["test"], metric_key_prefix="test")
-    summary = {"evaluated_model": evaluated, **test_metrics}
+    # the step tells a rerun that this folder's run is finished (`medicane_hf.training.resume`)
+    summary = {"evaluated_model": evaluated, "global_step": trainer.state.global_step, **test_metrics}
     if calibration:
         summary["calibration"] = calibration
     if args.should_save:
-        _write_json(output_dir / "test_metrics.json", summary)
+        _write_json(output_dir / TEST_METRICS_FILE, summary)
         if evaluated == "best":
             best_metrics = json.loads((best_dir / "metrics.json").read_text())
             best_metrics.update(test_metrics)
@@ -399,12 +506,19 @@ def _draw_figures(task: TaskSpec, inputs: FigureInputs, output_dir: Path) -> Non
 
 
 def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = None) -> dict[str, Any]:
-    """Train stage `stage` with arguments `argv`; returns the test metrics. Raises on errors."""
+    """Train stage `stage` with arguments `argv`; returns the test metrics. Raises on errors.
+
+    A folder that holds the finished run of these arguments trains nothing: its test metrics are returned.
+    """
+    started = time.time()
     task = get_task(stage)
     quick = len(argv) == 0
     args = parse_stage_arguments(task, argv)
     _setup_logging(args)
+    validate_arguments(args)
     check_processes_joined(args)
+    for note in args.notes:
+        logger.warning("%s", note)
     if quick:
         logger.warning(
             "No arguments: running the embedded default (synthetic basin, %s preset, %d steps) into %s. "
@@ -418,8 +532,27 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
             if (pretrained / "config.json").is_file():
                 args.model.model_name_or_path = str(pretrained)
                 logger.warning("Starting from the default %s model %s", task.starts_from, pretrained)
+            else:
+                logger.warning(
+                    "No default %s model at %s (relative to this folder): the encoder starts from random weights. "
+                    "Run scripts/%s here first to start from it.",
+                    task.starts_from, pretrained.resolve(), TASKS[task.starts_from].script,
+                )  # fmt: skip
+    elif args.model.model_name_or_path:
+        args.model.model_name_or_path = resolve_under_output_root(args.model.model_name_or_path, args)
     dataset_dir, contract, splits = load_data(task, args)
+    selection_note = choose_selection_metric(task, args, contract, splits["validation"])
+    if selection_note is not None:
+        logger.warning("%s", selection_note)
+    # The arguments as given, before plan_run writes the effective (scaled) learning rate and warmup steps into
+    # them: what training_arguments.yaml records, so that a rerun with that file derives the same values.
+    recorded = arguments_as_dict(args)
     plan = plan_run(task, args, splits, dataset_dir)
+    plan.notes = [*args.notes, *([selection_note] if selection_note else []), *plan.notes]
+    output_dir = Path(args.training.output_dir)
+    decision = prepare_output_dir(task, args, recorded, plan.total_steps, vars(plan))
+    if decision.finished:
+        return _report_finished(task, output_dir, decision, plan.total_steps)
     class_weights = None
     if task.class_weights:
         class_weights = parse_class_weights(
@@ -435,28 +568,63 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
         class_weights=class_weights,
     )
     context = metric_context(task, contract, splits)
-    trainer = make_trainer(task, args, model, splits, context, callbacks)
-    output_dir = Path(args.training.output_dir)
-    plan.resumed_from = resolve_resume(args)
+    plan.resumed_from = None if decision.checkpoint is None else str(decision.checkpoint)
+    trainer = make_trainer(task, args, model, splits, context, callbacks, recorded, vars(plan))
     if trainer.args.should_save:
-        save_arguments(args, output_dir, effective=vars(plan))
+        save_arguments(args, output_dir, effective=vars(plan), values=recorded)
         if report is not None:
             _write_json(output_dir / "loading_report.json", report.to_dict())
     if plan.resumed_from:
         logger.warning("Resuming from %s", plan.resumed_from)
-    start = time.time()
-    trainer.train(resume_from_checkpoint=plan.resumed_from)
-    summary = finish(task, trainer, splits, args.recipe.num_plot_examples, context)
+    training_started = time.time()
+    with _disk_full_said(output_dir):
+        trainer.train(resume_from_checkpoint=plan.resumed_from)
+        trained = time.time() - training_started
+        summary = finish(task, trainer, splits, args.recipe.num_plot_examples, context)
     if trainer.args.should_save:
-        print(_closing_lines(task, output_dir, summary, time.time() - start), flush=True)
+        print(_closing_lines(task, output_dir, summary, time.time() - started, trained), flush=True)
     return summary
 
 
-def _closing_lines(task: TaskSpec, output_dir: Path, summary: dict[str, Any], seconds: float) -> str:
+@contextlib.contextmanager
+def _disk_full_said(output_dir: Path) -> Iterator[None]:
+    """Turn a write that failed for lack of space into a `DiskFullError` naming what is still there to resume.
+
+    Checkpoints count only with their completeness marker, written last, and best/ and final/ are swapped in
+    whole (`medicane_hf.training.checkpoints`), so the previous complete state survives a failed write.
+    """
+    try:
+        yield
+    except OSError as error:
+        if error.errno not in _NO_SPACE:
+            raise
+        checkpoint, _ = newest_resumable_checkpoint(output_dir)
+        kept = (
+            f"the last complete checkpoint, {checkpoint}, is intact: free space, then rerun the same command to "
+            "resume from it"
+            if checkpoint is not None
+            else "no complete checkpoint was written yet: free space, then rerun the same command"
+        )
+        raise DiskFullError(f"no space left while writing in {output_dir} ({error}); {kept}") from error
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
+
+
+def _score(task: TaskSpec, summary: dict[str, Any]) -> str:
+    """The test score of the best-model metric, and the constant guess's beside it when the stage has one."""
     key = f"test_{task.metric_for_best_model}"
-    score = f"{key} = {summary[key]:.4g}" if isinstance(summary.get(key), float) else ""
+    if not isinstance(summary.get(key), float):
+        return ""
+    baseline = summary.get(f"test_baseline_{task.metric_for_best_model}")
+    beside = f" (constant guess: {baseline:.4g})" if isinstance(baseline, float) else ""
+    return f"{key} = {summary[key]:.4g}{beside}"
+
+
+def _result_paths(output_dir: Path) -> str:
     return (
-        f"\n{task.name}: done in {seconds:.0f} s. {score} ({summary['evaluated_model']} model)\n"
         f"  outputs:     {output_dir.resolve()}\n"
         f"  best model:  {(output_dir / 'best').resolve()}\n"
         f"  last model:  {(output_dir / 'final').resolve()}\n"
@@ -464,22 +632,86 @@ def _closing_lines(task: TaskSpec, output_dir: Path, summary: dict[str, Any], se
     )
 
 
+def _closing_lines(
+    task: TaskSpec, output_dir: Path, summary: dict[str, Any], seconds: float, trained: float
+) -> str:
+    """What a finished run prints: how long it took (all of it, and the training), its score, its files."""
+    return (
+        f"\n{task.name}: done in {_duration(seconds)} ({_duration(trained)} training). {_score(task, summary)} "
+        f"({summary['evaluated_model']} model)\n" + _result_paths(output_dir)
+    )
+
+
+def _report_finished(
+    task: TaskSpec, output_dir: Path, decision: ResumeDecision, total_steps: int
+) -> dict[str, Any]:
+    """Say that the folder holds this run, finished, and where; return its test metrics (nothing is trained or
+    logged)."""
+    summary = json.loads((output_dir / TEST_METRICS_FILE).read_text())
+    if PartialState().is_main_process:
+        print(
+            f"\n{task.name}: the run in {output_dir.resolve()} already finished (step {decision.finished_step} "
+            f"of {total_steps}); nothing to train. {_score(task, summary)}\n"
+            f"  test metrics: {(output_dir / TEST_METRICS_FILE).resolve()}\n"
+            + _result_paths(output_dir)
+            + "\n"
+            "  To train it longer, rerun with a larger --max_steps (or --num_train_epochs); to train it again, "
+            "choose another --output_dir.",
+            flush=True,
+        )
+    return summary
+
+
+# What `main` turns into a message and an exit code rather than a traceback: unusable input.
+USAGE_ERRORS: tuple[type[Exception], ...] = (
+    ArgumentFileError,
+    ArgumentValueError,
+    ContractMismatchError,
+    EncoderNotLoadedError,
+    ModelSourceError,
+    DatasetTooSmallError,
+    FileNotFoundError,
+    ResumeConflictError,
+    CheckpointUnusableError,
+)
+
+
+def _report_to_launcher(error: Exception) -> None:
+    """Keep a clean error visible under `accelerate launch`, which prints its own traceback after the script's.
+
+    Several processes (torchrun underneath): the error goes into the error file torchrun names, so that its
+    closing summary shows it as the root cause. One process: a last line that points back at the error, above
+    the CalledProcessError traceback accelerate prints (unless launched with ``-q``).
+    """
+    if "ACCELERATE_DYNAMO_BACKEND" not in os.environ:  # set by every accelerate launcher; not a plain run
+        return
+    if os.environ.get("TORCHELASTIC_ERROR_FILE"):
+        from torch.distributed.elastic.multiprocessing.errors import ErrorHandler
+
+        ErrorHandler().record_exception(error)
+        return
+    print(
+        f"(The {type(error).__name__} above stopped the run. accelerate launch, unless given -q, now prints its "
+        "own CalledProcessError traceback, which says only that the script exited with an error.)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(stage: str, argv: list[str] | None = None, callbacks: list[TrainerCallback] | None = None) -> int:
-    """Command-line entry: 0 on success; 1 for a run stopped on a non-finite loss; 2 for unusable input
-    (argument file, dataset, checkpoint), each with a one-paragraph message instead of a traceback."""
+    """Command-line entry: 0 on success; 1 for a run stopped on a non-finite loss or a full disk (its last
+    complete state kept); 2 for unusable input
+    (argument file, dataset, checkpoint, model path), each with a one-paragraph message instead of a
+    traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         run(stage, argv, callbacks)
-    except NonFiniteLossError as error:
-        logger.error("%s", error)
-        return 1
-    except (
-        ArgumentFileError,
-        ContractMismatchError,
-        EncoderNotLoadedError,
-        DatasetTooSmallError,
-        FileNotFoundError,
-    ) as error:
+    except (NonFiniteLossError, DiskFullError) as error:
         logger.error("%s: %s", type(error).__name__, error)
+        _report_to_launcher(error)
+        return 1
+    except USAGE_ERRORS as error:
+        logger.error("%s: %s", type(error).__name__, error)
+        _report_to_launcher(error)
         return 2
     return 0

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_model, save_model
 from torch import nn
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import EvalPrediction
@@ -45,7 +46,10 @@ from medicane_hf.training.optim import parameter_groups
 
 logger = logging.getLogger(__name__)
 
-EMA_WEIGHTS_NAME = "ema_state.pt"
+EMA_WEIGHTS_NAME = "ema_model.safetensors"
+LEGACY_EMA_WEIGHTS_NAME = (
+    "ema_state.pt"  # torch.save of the EMA state_dict, written before safetensors; read only
+)
 EVAL_SEED_OFFSET = 1_000_003  # evaluation masks: a fixed seed, distinct from the training seed
 
 
@@ -340,7 +344,8 @@ class MedicaneTrainer(Trainer):
         self.accelerator.wait_for_everyone()
         if self.args.should_save:
             if self.ema is not None:
-                torch.save(self.ema.module.state_dict(), folder / EMA_WEIGHTS_NAME)
+                # safetensors like every weight file this project writes (save_model drops tied duplicates)
+                save_model(self.ema.module, str(folder / EMA_WEIGHTS_NAME))
             for name, text in self.extra_files.items():
                 (folder / name).write_text(text)
             mark_complete(folder, self.state.global_step)
@@ -351,8 +356,11 @@ class MedicaneTrainer(Trainer):
         if self.ema is None:
             return
         path = Path(resume_from_checkpoint) / EMA_WEIGHTS_NAME
+        legacy = Path(resume_from_checkpoint) / LEGACY_EMA_WEIGHTS_NAME
         if path.is_file():
-            self.ema.module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            load_model(self.ema.module, str(path), device="cpu")
+        elif legacy.is_file():
+            self.ema.module.load_state_dict(torch.load(legacy, map_location="cpu", weights_only=True))
         else:
             logger.warning(
                 "%s has no EMA weights: the EMA restarts from the resumed weights", resume_from_checkpoint

@@ -233,11 +233,11 @@ def counting_decoder(monkeypatch, crash_after: int | None = None) -> list[str]:
     calls: list[str] = []
     real = REAL_DECODE
 
-    def decode(path: str, mode: str) -> np.ndarray:
+    def decode(path: str) -> np.ndarray:
         if crash_after is not None and len(calls) >= crash_after:
             raise SimulatedCrash(path)
         calls.append(path)
-        return real(path, mode)
+        return real(path)
 
     monkeypatch.setattr(png_module, "decode_image", decode)
     return calls

@@ -28,9 +28,9 @@ class FrameFormat:
 
     Attributes:
         width, height: pixels.
-        channels: bands per pixel (1, 3 or 4 for image files).
-        mode: the source's own name for the band layout (PIL mode "L" / "RGB" / "RGBA" for images),
-            kept in the store's metadata.
+        channels: bands per pixel (3 for image files: `PngFolderSource` delivers RGB and counts a frame of
+            another mode as invalid).
+        mode: the source's own name for the band layout ("RGB" for images), kept in the store's metadata.
         reference: where the format was read (the first readable frame), for error messages.
     """
 

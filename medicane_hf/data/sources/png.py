@@ -2,6 +2,11 @@
 
 Every use of PIL in the data layer is here: header reads (size and mode, lazy), full decodes, and the
 header/extrema inspection that `medicane_hf.data.frames.scan_frames` reports problems with.
+
+Airmass RGB frames are RGB. A file of another mode (grayscale, palette, 16-bit, CMYK, ...) is not one: it
+is named and counted like an unreadable file (the scan lists it, the store keeps its slot invalid), never
+converted, since converting a grayscale image copies one band into three and passes it as valid. An RGBA
+file whose alpha is opaque everywhere is its RGB bands; one with a transparent pixel is invalid.
 """
 
 from __future__ import annotations
@@ -19,9 +24,45 @@ from medicane_hf.data.sources.base import FrameFormat, FrameReadError, FrameSour
 
 # Errors PIL raises for a file that is not a readable image (UnidentifiedImageError is an OSError).
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
-# PIL modes kept as they are; anything else (palette, CMYK, 16-bit, ...) is converted to RGB.
-MODE_CHANNELS = {"L": 1, "RGB": 3, "RGBA": 4}
-_CHANNEL_MODES = {channels: mode for mode, channels in MODE_CHANNELS.items()}
+# The modes a frame may have; every frame is delivered as RGB (RGBA only with an opaque alpha).
+FRAME_MODES = ("RGB", "RGBA")
+FRAME_CHANNELS = 3
+_MODE_WORDS = {
+    "1": "black and white",
+    "L": "grayscale",
+    "LA": "grayscale with alpha",
+    "La": "grayscale with alpha",
+    "P": "palette",
+    "PA": "palette with alpha",
+    "I": "32-bit integer grayscale",
+    "I;16": "16-bit grayscale",
+    "I;16B": "16-bit grayscale",
+    "I;16L": "16-bit grayscale",
+    "F": "32-bit float grayscale",
+    "CMYK": "print colours",
+    "YCbCr": "YCbCr",
+    "LAB": "L*a*b*",
+    "HSV": "HSV",
+}
+
+
+class NotRgbError(ValueError):
+    """An image file of another mode than RGB (or RGBA with an opaque alpha)."""
+
+
+def mode_problem(mode: str) -> str | None:
+    """Why an image of PIL `mode` is not a frame (None for RGB and RGBA, whose alpha is checked on decode)."""
+    if mode in FRAME_MODES:
+        return None
+    words = _MODE_WORDS.get(mode)
+    return f"not RGB: mode {mode}" + (f" ({words})" if words else "") + "; Airmass RGB frames are RGB"
+
+
+def _transparency_problem(alpha: np.ndarray) -> str | None:
+    transparent = int(np.count_nonzero(alpha < 255))
+    if transparent == 0:
+        return None
+    return f"not RGB: RGBA with {transparent} transparent pixel(s) of {alpha.size} (alpha down to {int(alpha.min())})"
 
 
 def read_header(path: str) -> tuple[tuple[int, int], str] | None:
@@ -33,13 +74,23 @@ def read_header(path: str) -> tuple[tuple[int, int], str] | None:
         return None
 
 
-def decode_image(path: str, mode: str) -> np.ndarray:
-    """Decode one image file to uint8 ``[H, W, C]`` in PIL ``mode``. Raises PIL's errors when unreadable."""
+def decode_image(path: str) -> np.ndarray:
+    """Decode one frame file to uint8 ``[H, W, 3]``.
+
+    Raises PIL's errors when unreadable, and `NotRgbError` for another mode than RGB or for an RGBA image with
+    a transparent pixel (its alpha is dropped when opaque).
+    """
     with Image.open(path) as image:
-        if image.mode != mode:
-            image = image.convert(mode)
+        problem = mode_problem(image.mode)
+        if problem is not None:
+            raise NotRgbError(problem)
         pixels = np.asarray(image, dtype=np.uint8)
-    return pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
+    if pixels.shape[-1] == 4:
+        problem = _transparency_problem(pixels[..., 3])
+        if problem is not None:
+            raise NotRgbError(problem)
+        pixels = pixels[..., :FRAME_CHANNELS]
+    return np.ascontiguousarray(pixels)
 
 
 def inspect_image(
@@ -47,20 +98,30 @@ def inspect_image(
 ) -> tuple[tuple[int, int] | None, bool, str | None]:
     """(size, is_black, error) for one file; reads only the header unless ``check_content``.
 
-    A frame is black when no band exceeds ``black_max_value``.
+    ``error`` also says when the file is not an RGB image (`mode_problem`; with ``check_content``, an RGBA image
+    with a transparent pixel). A frame is black when no colour band exceeds ``black_max_value``.
     """
     try:
         with Image.open(path) as image:
             size = image.size
+            problem = mode_problem(image.mode)
+            if problem is not None:
+                return size, False, problem
             if not check_content:
                 return size, False, None
             image.load()
             extrema = image.getextrema()
     except IMAGE_ERRORS as err:
         return None, False, f"{type(err).__name__}: {err}"
-    # getextrema gives (min, max) for one band, a tuple of them for several.
-    bands = extrema if isinstance(extrema[0], tuple) else (extrema,)
-    return size, all(high <= black_max_value for _, high in bands), None
+    # (min, max) per band: R, G, B (and A for RGBA, whose minimum must be opaque)
+    colour = extrema[:FRAME_CHANNELS]
+    if len(extrema) > FRAME_CHANNELS and extrema[FRAME_CHANNELS][0] < 255:
+        return (
+            size,
+            False,
+            f"not RGB: RGBA with transparent pixels (alpha down to {extrema[FRAME_CHANNELS][0]})",
+        )
+    return size, all(high <= black_max_value for _, high in colour), None
 
 
 def _prepare_frames(frames: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -139,19 +200,28 @@ class PngFolderSource(FrameSource):
         return self._paths
 
     def frame_format(self) -> FrameFormat:
-        """Size and mode of the first readable file; modes other than L / RGB / RGBA are read as RGB."""
+        """Size of the first readable RGB (or RGBA) file; frames are always delivered as 3-band RGB."""
+        first_problem = None
         for path in self._paths:
             header = read_header(path)
-            if header is not None:
-                (width, height), mode = header
-                mode = mode if mode in MODE_CHANNELS else "RGB"
-                return FrameFormat(int(width), int(height), MODE_CHANNELS[mode], mode, path)
-        raise FrameReadError(f"none of the {len(self._paths)} frames can be read (first: {self._paths[0]})")
+            if header is None:
+                continue
+            (width, height), mode = header
+            problem = mode_problem(mode)
+            if problem is None:
+                return FrameFormat(int(width), int(height), FRAME_CHANNELS, "RGB", path)
+            first_problem = first_problem or f"{path}: {problem}"
+        why = f"; e.g. {first_problem}" if first_problem else f" (first: {self._paths[0]})"
+        raise FrameReadError(f"none of the {len(self._paths)} frames is a readable RGB image{why}")
 
     def read_frame(self, index: int, channels: int) -> np.ndarray:
+        if channels != FRAME_CHANNELS:
+            raise ValueError(f"image frames are RGB ({FRAME_CHANNELS} channels); {channels} were asked for")
         path = self._paths[index]
         try:
-            return decode_image(path, _CHANNEL_MODES[channels])
+            return decode_image(path)
+        except NotRgbError as err:
+            raise FrameReadError(str(err)) from err
         except IMAGE_ERRORS as err:
             raise FrameReadError(f"unreadable: {type(err).__name__}: {err}") from err
 
