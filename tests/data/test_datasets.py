@@ -261,7 +261,9 @@ def test_brightness_jitter_is_bounded() -> None:
 def test_detection_translation_never_changes_a_label(dataset_dir: Path, margin: int) -> None:
     index = load_index(dataset_dir)["train"]
     norm = read_dataset_contract(dataset_dir).normalization
-    moved = DetectionDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=16, shift_margin=margin)
+    moved = DetectionDataset(
+        index, dataset_dir / "store", norm, tile_size=64, max_shift=16, shift_margin=margin
+    )
     table = index.to_pandas()
     with_target = table[table["has_target"]]
     centres = {
