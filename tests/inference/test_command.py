@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from medicane_hf.data.index import load_index
 from medicane_hf.inference.command import build_parser, parse_arguments
 from medicane_hf.tasks import TASKS
 
@@ -96,15 +97,32 @@ def test_no_arguments_without_the_default_model_names_the_training_command(
     assert "run `python scripts/train_classification.py` first" in line
 
 
-def test_no_arguments_runs_the_embedded_default(models, tmp_path, infer, monkeypatch) -> None:
+def test_no_arguments_runs_the_embedded_default_as_the_demo_does(
+    models, dataset_dir, tmp_path, infer, monkeypatch
+) -> None:
+    from accelerate.state import AcceleratorState
+
+    from medicane_hf import demo
+
     monkeypatch.chdir(tmp_path)
-    shutil.copytree(models["tracking"], tmp_path / "outputs" / "tracking-tiny-default" / "best")
-    for _ in range(2):  # the second no-argument run replaces the first one's results
-        assert infer("tracking", []) == 0
+    for stage in ("detection", "tracking"):  # where the no-argument training runs leave their best models
+        shutil.copytree(models[stage], tmp_path / "outputs" / f"{stage}-tiny-default" / "best")
+    results = demo.infer_all()
+    assert set(results) == {"detection", "tracking"}
+    assert (
+        results["detection"]["num_clips"] == len(load_index(dataset_dir)["test"])
+        and "baseline_median_km" in results["tracking"]
+    )
+    AcceleratorState._reset_state(reset_partial_state=True)
+    assert infer("tracking", []) == 0  # a second no-argument run replaces the first one's results
     out = tmp_path / "outputs" / "tracking-tiny-default" / "inference"
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["num_clips"] == len(pd.read_parquet(out / "predictions.parquet"))
-    assert "baseline_median_km" in metrics and metrics["input"].startswith("the test split of")
+    assert (
+        metrics["num_clips"]
+        == len(pd.read_parquet(out / "predictions.parquet"))
+        == results["tracking"]["num_clips"]
+    )
+    assert metrics["input"].startswith("the test split of")
 
 
 def test_help_says_what_it_does_first() -> None:
