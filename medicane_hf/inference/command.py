@@ -332,7 +332,8 @@ def _input(
 def _refuse_differences(differences: list[str], what: str, args: InferenceArguments) -> None:
     if differences:
         raise ContractMismatchError(
-            f"{what} do not fit the model {args.model_name_or_path}: " + "; ".join(differences)
+            f"the model {args.model_name_or_path} cannot take {what} (its data contract differs): "
+            + "; ".join(differences)
         )
 
 

@@ -242,11 +242,19 @@ def build_frames_dataset(
     ``dataset_info.json`` content (``["store"]["action"]``: packed, reused, resumed or repacked).
 
     Raises:
-        InputError: no complete clip in the period (with the counts of skipped clips by reason).
+        InputError: no complete clip in the period (with the counts of skipped clips by reason), or `out_dir`
+            is a labelled build-dataset folder (its index is not replaced).
         FileNotFoundError, FrameSizeError: no frames, or frames of another size than the grid (from the build).
     """
     if contract.grid is None or contract.tiles is None:
         raise ValueError("the contract has no grid or tiles: make it with frames_contract")
+    existing = Path(out_dir) / "dataset_info.json"
+    if existing.is_file() and json.loads(existing.read_text()).get("labelled", True):
+        # its index would be replaced by an unlabelled one: a labelled dataset is never given up silently
+        raise InputError(
+            f"{out_dir} holds a labelled build-dataset folder; predict on it with --dataset_dir, or pack the "
+            "frames elsewhere (--store_dir)"
+        )
     result = build_dataset(
         frames_dir,
         None,

@@ -178,3 +178,33 @@ def test_the_script_runs_with_plain_python(models, dataset_dir, tmp_path) -> Non
     assert "detection inference: 9 clips" in result.stdout and "clip/s" in result.stderr  # the progress bar
     start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
     assert start["mixed_precision"] == "bf16"
+
+
+def test_a_split_with_no_clips(models, dataset_dir, tmp_path, infer, capsys) -> None:
+    from medicane_hf.data.build import main as build_dataset
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for path in sorted((dataset_dir / "source" / "frames").rglob("airmass_rgb_20231002_00*.png"))[::2]:
+        shutil.copy(path, frames / path.name)  # every other frame: no whole clip
+    built = tmp_path / "empty-ds"
+    args = ["--frames", str(frames), "--no-tracks", "--grid", str(dataset_dir / "source" / "grid.json")]
+    assert build_dataset([*args, "--out", str(built), "--no-progress"]) == 0
+    argv = ["--model_name_or_path", str(models["detection"]), "--dataset_dir", str(built), "--output_dir",
+            str(tmp_path / "out")]  # fmt: skip
+    assert infer("detection", argv) == 2
+    line = error_line(capsys, "detection")
+    assert f"the unlabelled split of {built} has no clips for the detection stage: nothing to predict" in line
+
+
+def test_frames_are_never_packed_over_a_labelled_dataset(
+    models, dataset_dir, tmp_path, infer, capsys
+) -> None:
+    labelled = tmp_path / "labelled"
+    labelled.mkdir()
+    shutil.copy(dataset_dir / "dataset_info.json", labelled / "dataset_info.json")
+    argv = ["--model_name_or_path", str(models["tracking"]), "--frames", str(dataset_dir / "source" / "frames"),
+            *PERIOD, "--store_dir", str(labelled), "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    assert infer("tracking", argv) == 2
+    assert f"{labelled} holds a labelled build-dataset folder" in error_line(capsys, "tracking")
+    assert sorted(p.name for p in labelled.iterdir()) == ["dataset_info.json"]
