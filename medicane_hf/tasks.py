@@ -312,13 +312,14 @@ def tracking_table(inputs: PredictionInputs) -> pd.DataFrame:
     (``pred_lon``, ``pred_lat``) and ``pred_on_grid``; with a spread ``spread_px`` (sigma) and the radii holding 50 %
     and 90 % of it (``radius_50_px``, ``radius_90_px``); with labels the true centre in the same three frames and
     the errors ``err_px`` / ``err_km`` (`medicane_hf.evaluation.tracking_errors`, the numbers the metrics use)."""
-    from medicane_hf.data.geo import SeviriGrid
     from medicane_hf.evaluation import radius_for_share, tracking_errors
 
     values = np.asarray(inputs.predictions, dtype=np.float64).reshape(len(inputs.predictions), -1)
     centre, spread = values[:, :2], (values[:, 2] if values.shape[1] == 3 else None)
     offsets = inputs.clips[["x0", "y0"]].to_numpy(dtype=np.float64)
-    grid = inputs.context.grid if inputs.context.grid is not None else SeviriGrid()
+    grid = inputs.context.grid
+    if grid is None:  # lon/lat and km on a guessed grid would look right and be wrong
+        raise ValueError("tracking_table needs the frames' grid (MetricContext.grid)")
     if inputs.labels is not None:
         table = tracking_errors(centre, inputs.labels, offsets, grid).drop(
             columns=["tile_offset_x", "tile_offset_y"]  # the clip columns x0, y0 say it

@@ -136,3 +136,16 @@ def test_config_files_state_the_recipe_of_the_registry(name: str) -> None:
             if k in recipe and k not in RUN_SETTINGS and v != recipe[k]
         }
         assert disagree == {}, f"{path} (file, registry): {disagree}"
+
+
+@pytest.mark.parametrize("name", [name for name, task in TASKS.items() if task.inference is not None])
+def test_every_inference_entry_is_complete(name: str) -> None:
+    from medicane_hf.processing_medicane import DataContract
+
+    task = TASKS[name]
+    spec = task.inference
+    assert (PACKAGE.parent / "scripts" / spec.script).is_file()
+    assert task.predictions_fn is not None and task.metrics_fn is not None  # inference scores what it predicts
+    assert len({f.file_name for f in spec.figures}) == len(spec.figures)
+    assert set(spec.contract_fields) <= {f.name for f in dataclasses.fields(DataContract)}
+    assert spec.summary_metrics

@@ -34,7 +34,7 @@ def metric_context(
     """Class names (the model's), the input's grid, the model's calibration and the baseline centre (tile px)."""
     return MetricContext(
         class_names=list(model.class_names),
-        grid=SeviriGrid.from_dict(data.grid) if data.grid is not None else SeviriGrid(),
+        grid=SeviriGrid.from_dict(data.grid),  # a build-dataset folder always records its grid
         baseline_xy=None if baseline_xy is None else np.asarray(baseline_xy, dtype=np.float64),
         detection_temperature=float(getattr(config, "detection_temperature", 1.0)),
         detection_threshold=getattr(config, "detection_threshold", None),
@@ -68,11 +68,12 @@ def metrics_document(
     document: dict[str, Any] = {"stage": task.name, "num_clips": num_clips, **source}
     # cm_i_j scalars repeat the confusion matrix, which is written whole below
     document.update({k: v for k, v in result.scalars.items() if not k.startswith("cm_")})
+    # the details hold the same numbers as computed (counts as ints, not the loggers' floats) and the lists
     document.update(
         {
             k: v
             for k, v in result.details.items()
-            if k not in document and isinstance(v, list | str | int | float)
+            if k not in source and isinstance(v, list | str | int | float)
         }
     )
     if context.baseline_xy is not None and any(k.startswith("baseline_") for k in result.scalars):
