@@ -12,7 +12,8 @@ Files (``--output_dir``)::
 
 A folder that already holds results is refused unless ``--overwrite``. Everything is written into a hidden
 staging folder inside it and moved into place only once the run has finished, the old results first set aside
-and deleted last: a run that fails (bad input, a crash) leaves the previous results as they were.
+and deleted last: a run that fails (bad input, a crash) leaves the previous results as they were. While a run is
+going, its log is ``OUTPUT_DIR/.inference-*/log.jsonl``.
 """
 
 from __future__ import annotations
