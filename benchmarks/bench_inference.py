@@ -40,6 +40,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
+READS_NOTE = (
+    " Where the cores are busy (a load average above the core count), store reads and forwards take turns on the "
+    "same cores instead of overlapping: loop / bare then prices the reads (and a worker process competes with the "
+    "forward); on an idle machine or a GPU the workers read while the model computes."
+)
+
 ARCHITECTURES = {
     "recipe": {"patch_embedding": "conv", "detection_pooling": "heatmap"},
     "videomae": {"patch_embedding": "linear", "detection_pooling": "mean"},
@@ -214,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         "over the same clips already in memory, after one warm-up batch; `transformers`: "
         "`VideoMAEForVideoClassification` of the same size on them. Goals: loop / bare >= 0.95, loop / transformers "
         ">= 1.0 (like with like: the `videomae` row; the recipe's heat-map head is extra work transformers' model does "
-        "not do). `python benchmarks/bench_inference.py`.",
+        "not do)." + READS_NOTE + " `python benchmarks/bench_inference.py`.",
         "",
         "| architecture | clips | DataLoader workers | loop clips/s | wall clips/s | bare clips/s "
         "| transformers clips/s | loop / bare | loop / transformers |",
