@@ -7,8 +7,9 @@ Runs, in order, what a user would run by hand:
 2. ``scripts/train_specialization.py`` with no arguments (MAE specialization of a tiny model);
 3. ``scripts/train_classification.py`` with no arguments (starts from 2.'s best model);
 4. ``scripts/train_tracking.py`` with no arguments (starts from 2.'s best model);
-5. reloads the detector and the tracker with ``from_pretrained`` and prints what each
-   step produced and where.
+5. ``scripts/infer_classification.py`` and ``scripts/infer_tracking.py`` with no arguments: batch
+   inference of the best detector and tracker on the test split, the metrics beside the
+   constant-guess baseline, and where every output is.
 
 Usage: ``python -m medicane_hf.demo [--output-dir DIR]`` (default ``outputs/``).
 """
@@ -48,29 +49,20 @@ def _summary_line(stage: str, metrics: dict) -> str:
     return f"{stage:<15} " + ", ".join(parts)
 
 
-def _predict_a_few(detector, tracker, dataset_dir, count: int = 6) -> None:
-    """Run the reloaded models on a few test clips that hold a storm, as a user would."""
-    import torch
+def infer_all() -> dict[str, dict]:
+    """Step 5: each inference script with no arguments (the test split, the no-argument training runs' best
+    models; each prints its closing lines); returns ``{stage: metrics.json content}``."""
+    from medicane_hf.inference.command import run as infer
+    from medicane_hf.tasks import TASKS
 
-    from medicane_hf.data.datasets import load_clip_datasets
-    from medicane_hf.data.geo import SeviriGrid
-    from medicane_hf.evaluation import tracking_errors
-
-    clips = load_clip_datasets(dataset_dir, "tracking", splits=("test",))["test"]
-    picks = list(range(0, len(clips), max(1, len(clips) // count)))[:count]
-    batch = torch.stack([clips[i]["pixel_values"] for i in picks])
-    targets = torch.stack([clips[i]["labels"] for i in picks]).numpy()
-    with torch.no_grad():
-        probability = detector(pixel_values=batch).logits.softmax(-1)[:, 1].numpy()
-        centres = tracker(pixel_values=batch).logits.numpy()
-    offsets = [[int(clips.x0[i]), int(clips.y0[i])] for i in picks]
-    print(f"\n{'clip':>5} {'P(medicane)':>12} {'predicted x,y':>15} {'true x,y':>15}")
-    for row, i in enumerate(picks):
-        predicted = f"{centres[row, 0]:.1f},{centres[row, 1]:.1f}"
-        true = f"{targets[row, 0]:.1f},{targets[row, 1]:.1f}"
-        print(f"{i:>5} {probability[row]:>12.3f} {predicted:>15} {true:>15}")
-    errors = tracking_errors(centres, targets, offsets, SeviriGrid.from_dict(tracker.config.grid))
-    print(f"centre error on these clips: median {errors['err_km'].median():.0f} km")
+    results: dict[str, dict] = {}
+    for stage in STAGES:
+        task = TASKS[stage]
+        if task.inference is None:  # a stage without batch inference (the MAE specialization)
+            continue
+        print(f"\n$ python scripts/{task.inference.script}", flush=True)
+        results[stage] = infer(stage, [])["metrics"] or {}
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,22 +86,20 @@ def main(argv: list[str] | None = None) -> int:
         _banner(f"{number}/5  {stage}: scripts/{TASKS[stage].script} (no arguments: the embedded default)")
         results[stage] = run(stage, [])
 
-    _banner("5/5  reload the shared models with from_pretrained")
-    from medicane_hf import MedicaneVideoMAEForDetection, MedicaneVideoMAEForTracking
-
-    detector_dir = TASKS["detection"].default_output_dir() / "best"
-    tracker_dir = TASKS["tracking"].default_output_dir() / "best"
-    detector = MedicaneVideoMAEForDetection.from_pretrained(detector_dir).eval()
-    tracker = MedicaneVideoMAEForTracking.from_pretrained(tracker_dir).eval()
-    print(f"detector: {detector_dir.resolve()}  classes {detector.config.id2label}")
-    print(f"tracker:  {tracker_dir.resolve()}")
-    print(f"data contract: {detector.config.describe_data_contract()}")
-    _predict_a_few(detector, tracker, dataset_dir)
+    _banner(
+        "5/5  batch inference on the test split: scripts/infer_classification.py, scripts/infer_tracking.py"
+    )
+    inferred = infer_all()
 
     _banner(f"demo done in {time.time() - started:.0f} s: test-split figures of the best models")
     for stage in STAGES:
         print(_summary_line(stage, results[stage]))
-    print("\nOutputs (models, logs, TensorBoard runs, figures):")
+    from medicane_hf.inference.metrics import summary_line
+
+    print("\nBatch inference (each beside the constant guess where the stage has one):")
+    for stage, metrics in inferred.items():
+        print(f"{stage:<15} {summary_line(TASKS[stage], metrics)}")
+    print("\nOutputs (models, logs, TensorBoard runs, figures; inference/: predictions, metrics, plots):")
     for stage in STAGES:
         print(f"  {TASKS[stage].default_output_dir().resolve()}")
     print("The tiny model and the short schedules are for a quick look; see README.md for real runs.")

@@ -15,8 +15,8 @@ From frames to model input, for training and inference alike:
 2. `to_pixel_values`: uint8 clips ``[T, H, W, C]`` or ``[B, T, H, W, C]`` (numpy or torch) -> float32
    ``[T, C, H, W]`` / ``[B, T, C, H, W]``, scaled to 0..1, optionally augmented in 0..1 units, normalised.
 
-`frames_to_pixel_values` does both for every tile of the layout. The torch datasets and training use this
-module; batch inference (issue 12) and a transformers video processor (issue 13) build on it. It imports
+`frames_to_pixel_values` does both for every tile of the layout. The torch datasets, training and batch inference
+(`medicane_hf.inference`) use this module; a transformers video processor (issue 13) will build on it. It imports
 neither `medicane_hf.training` nor the model code.
 """
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_FIELDS",
     "CONTRACT_FIELDS",
+    "INPUT_FIELDS",
     "SHAPE_FIELDS",
     "ContractMismatchError",
     "DataContract",
@@ -60,7 +61,11 @@ CONFIG_FIELDS = ("image_mean", "image_std", "grid", "tiles", "frame_interval_min
 """What training copies from the dataset into every model's config (with the class names), so it travels."""
 CONTRACT_FIELDS = ("num_frames", "frame_interval_minutes", "image_size", "num_channels", "image_mean",
                    "image_std", "grid", "tiles")  # fmt: skip
-"""Every field of the contract that describes the input (what inference on new data must agree with)."""
+"""Every field of the contract: the clips' shape and geometry, and the normalisation they are given."""
+INPUT_FIELDS = ("num_frames", "frame_interval_minutes", "image_size", "num_channels", "grid", "tiles")
+"""What inference checks new input against (`CONTRACT_FIELDS` but the normalisation): the clips' shape and geometry.
+The normalisation is the model's own and is applied to any input (new frames have no statistics of their own
+that could count, and a dataset folder's describe other data than the model was trained on)."""
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 ArrayOrTensor = np.ndarray | torch.Tensor
@@ -196,7 +201,7 @@ def check_contract(
     """Refuse a model whose contract differs from the dataset's in `fields`, naming every field that differs.
 
     Training checks the clip shape (`SHAPE_FIELDS`: the other fields are then copied from the dataset into the
-    model); inference on new data can ask for `CONTRACT_FIELDS`.
+    model); inference on new data checks `INPUT_FIELDS`.
 
     Raises:
         ContractMismatchError: naming `source`, what the model expects and each differing field.

@@ -3,9 +3,11 @@
 A stage (`TaskSpec`) is its name, the model class, the dataset kind it trains on
 (`medicane_hf.data.datasets.load_clip_datasets`), the label/target columns of the clip index, what the
 metrics see as predictions (the post-processing of the model outputs), its metrics, the one validation
-metric that picks the best checkpoint, its recipe defaults (DOMAIN.md section 5) and the files drawn at
-the end of a run. Data, training, evaluation and the converter read this table; none of them branches on
-a stage's name. A new stage is one entry here, plus its model head, dataset kind and metrics.
+metric that picks the best checkpoint, its recipe defaults (DOMAIN.md section 5), the files drawn at
+the end of a run and, for the stages a user runs on new clips, its batch inference (`InferenceSpec`: the
+script, the columns of the prediction table, the figures). Data, training, evaluation, inference and the
+converter read this table; none of them branches on a stage's name. A new stage is one entry here, plus its
+model head, dataset kind and metrics.
 
 The names are the ones of the output folders (``outputs/<name>...``) and of ``configs/<name>/``.
 ``scripts/train_classification.py`` keeps the seed project's file name; it trains ``detection``.
@@ -20,11 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 from transformers.trainer_utils import EvalPrediction
 
 from medicane_hf.data.dataset_arrays import dataset_labels, tile_offsets
+from medicane_hf.processing_medicane import INPUT_FIELDS
 
 if TYPE_CHECKING:
     from medicane_hf.training.trainer import MedicaneTrainer
@@ -107,7 +111,7 @@ def calibrate_detection(prediction: EvalPrediction, context: MetricContext, conf
 
     logits = np.asarray(prediction.predictions, dtype=np.float64)
     labels = np.asarray(prediction.label_ids).astype(np.int64)
-    positive = context.class_names.index("medicane") if "medicane" in context.class_names else 1
+    positive = positive_class(context.class_names)
     is_medicane = labels == positive
     if is_medicane.all() or not is_medicane.any():
         return {}
@@ -120,7 +124,7 @@ def calibrate_detection(prediction: EvalPrediction, context: MetricContext, conf
 
 
 def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: MetricContext) -> StageMetrics:
-    """Centre error mean, median, RMS, p90 in km and px; `baseline_*` (mean, median, p90): the constant
+    """Centre error mean, median, RMS, p90 in km and px; `baseline_*` (mean, median, RMS, p90): the constant
     train-mean guess; with a
     spread, ``coverage_50`` / ``coverage_90`` (share of true centres inside the predicted 50 % / 90 % radius) and
     ``median_spread_px``.
@@ -155,7 +159,7 @@ def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: Metr
             {
                 f"baseline_{k}": float(v)
                 for k, v in baseline.items()
-                if k.startswith(("mean", "median", "p90"))
+                if k.startswith(("mean", "median", "rms", "p90"))
             }
         )
         # per clip too, so that the error table and its figure show the model beside the constant guess
@@ -248,6 +252,160 @@ def _reconstructions(inputs: FigureInputs, path: Path) -> None:
     plot_reconstructions(original.cpu(), reconstruction.cpu(), mask_video.cpu(), path)
 
 
+# ---------------------------------------------------------------------------------------------- inference
+
+
+@dataclass(frozen=True)
+class PredictionInputs:
+    """What a stage's prediction table is made from (batch inference, `medicane_hf.inference`); rows in clip order.
+
+    Attributes:
+        predictions: the stage's `TaskSpec.predictions_fn` output of every clip, float64 ``[N, ...]`` (what the
+            metrics see: detection logits ``[N, C]``; tracking centre ``[N, 2]`` tile px, or ``[N, 3]`` with the
+            spread sigma px).
+        labels: the clips' labels as the dataset gives them (detection class ids ``[N]``, tracking centres
+            ``[N, 2]`` tile px), None for unlabelled input.
+        clips: one row per clip: ``clip_id``, ``end_time``, ``x0``, ``y0`` (tile offset, grid px), ``tile_row``,
+            ``tile_col``.
+        context: class names, grid and the model's calibration.
+    """
+
+    predictions: np.ndarray
+    labels: np.ndarray | None
+    clips: pd.DataFrame
+    context: MetricContext
+
+
+@dataclass(frozen=True)
+class InferenceFigure:
+    """One figure of an inference run with labels: drawn from the prediction table and the metrics."""
+
+    file_name: str
+    draw: Callable[[pd.DataFrame, StageMetrics, Path], Any]
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """Batch inference of a stage (`medicane_hf.inference`).
+
+    Attributes:
+        script: ``scripts/<script>``, the entry point (``accelerate launch`` or plain python).
+        table_fn: the stage's columns of ``predictions.parquet`` (truth when known, predictions), one row per clip.
+        figures: drawn when the input has labels.
+        summary_metrics: the metrics a person looks at first (the closing lines and the demo), with the baseline's.
+        contract_fields: the fields of the model's data contract the input must agree with
+            (`medicane_hf.processing_medicane.contract_differences`).
+    """
+
+    script: str
+    table_fn: Callable[[PredictionInputs], pd.DataFrame]
+    figures: tuple[InferenceFigure, ...] = ()
+    summary_metrics: tuple[str, ...] = ()
+    contract_fields: tuple[str, ...] = INPUT_FIELDS
+
+
+def positive_class(class_names: list[str] | tuple[str, ...]) -> int:
+    """The Medicane class id (the cyclone class of the detection scores and of the threshold)."""
+    return list(class_names).index("medicane") if "medicane" in class_names else 1
+
+
+def detection_table(inputs: PredictionInputs) -> pd.DataFrame:
+    """``label``, ``label_name`` (when known), ``predicted``, ``predicted_name`` and ``prob_<class>`` per class.
+
+    Probabilities are calibrated, ``softmax(logits / detection_temperature)`` (float64: each row sums to 1);
+    the predicted class is the Medicane where its probability reaches ``detection_threshold``, else the most
+    probable other class (arg-max when the model has no threshold): the classes the metrics count.
+    """
+    from medicane_hf.evaluation import classes_at_threshold, softmax
+
+    context = inputs.context
+    logits = np.asarray(inputs.predictions, dtype=np.float64)
+    probability = softmax(logits / context.detection_temperature, axis=1)
+    if context.detection_threshold is None:
+        predicted = np.argmax(logits, axis=1)
+    else:
+        predicted = classes_at_threshold(
+            probability, context.detection_threshold, positive_class(context.class_names)
+        )
+    names = np.asarray(context.class_names, dtype=object)
+    columns: dict[str, Any] = {}
+    if inputs.labels is not None:
+        labels = np.asarray(inputs.labels, dtype=np.int64)
+        columns.update(label=labels, label_name=names[labels])
+    columns.update(predicted=predicted.astype(np.int64), predicted_name=names[predicted])
+    for k, name in enumerate(context.class_names):
+        columns[f"prob_{name}"] = probability[:, k]
+    return pd.DataFrame(columns)
+
+
+def tracking_table(inputs: PredictionInputs) -> pd.DataFrame:
+    """The centre in tile px (``pred_x``, ``pred_y``), grid px (``pred_x_global``, ``pred_y_global``), lon/lat
+    (``pred_lon``, ``pred_lat``) and ``pred_on_grid``; with a spread ``spread_px`` (sigma) and the radii holding 50 %
+    and 90 % of it (``radius_50_px``, ``radius_90_px``); with labels the true centre in the same three frames and
+    the errors ``err_px`` / ``err_km`` (`medicane_hf.evaluation.tracking_errors`, the numbers the metrics use)."""
+    from medicane_hf.evaluation import radius_for_share, tracking_errors
+
+    values = np.asarray(inputs.predictions, dtype=np.float64).reshape(len(inputs.predictions), -1)
+    centre, spread = values[:, :2], (values[:, 2] if values.shape[1] == 3 else None)
+    offsets = inputs.clips[["x0", "y0"]].to_numpy(dtype=np.float64)
+    grid = inputs.context.grid
+    if grid is None:  # lon/lat and km on a guessed grid would look right and be wrong
+        raise ValueError("tracking_table needs the frames' grid (MetricContext.grid)")
+    if inputs.labels is not None:
+        table = tracking_errors(centre, inputs.labels, offsets, grid).drop(
+            columns=["tile_offset_x", "tile_offset_y"]  # the clip columns x0, y0 say it
+        )
+    else:
+        x, y = centre[:, 0] + offsets[:, 0], centre[:, 1] + offsets[:, 1]
+        lon, lat = grid.pixel_to_lonlat(x, y)
+        table = pd.DataFrame(
+            {
+                "pred_x": centre[:, 0],
+                "pred_y": centre[:, 1],
+                "pred_x_global": x,
+                "pred_y_global": y,
+                "pred_lon": lon,
+                "pred_lat": lat,
+                "pred_on_grid": grid.on_grid(x, y),
+            }
+        )
+    if spread is not None:
+        table["spread_px"] = spread
+        table["radius_50_px"] = radius_for_share(spread, 0.5)
+        table["radius_90_px"] = radius_for_share(spread, 0.9)
+    # the prediction (tile px, grid px, lon/lat), its spread, then the truth in the same frames and the errors
+    order = [c for c in _TRACKING_ORDER if c in table.columns]
+    return table[order + [c for c in table.columns if c not in order]]
+
+
+_TRACKING_ORDER = (
+    "pred_x", "pred_y", "pred_x_global", "pred_y_global", "pred_lon", "pred_lat", "pred_on_grid",
+    "spread_px", "radius_50_px", "radius_90_px",
+    "target_x", "target_y", "target_x_global", "target_y_global", "target_lon", "target_lat",
+    "err_px", "err_km",
+)  # fmt: skip
+
+
+def _inference_confusion_matrix(table: pd.DataFrame, metrics: StageMetrics, path: Path) -> None:
+    from medicane_hf.evaluation import plots
+
+    plots.plot_confusion_matrix(metrics.details["confusion_matrix"], metrics.details["class_names"], path)
+
+
+def _inference_pr_curve(table: pd.DataFrame, metrics: StageMetrics, path: Path) -> None:
+    from medicane_hf.evaluation import plots
+
+    names = list(metrics.details["class_names"])
+    probability = table[f"prob_{names[positive_class(names)]}"].to_numpy()
+    plots.plot_pr_curve(table["label"].to_numpy(), probability, path, positive_class=positive_class(names))
+
+
+def _inference_tracking_errors(table: pd.DataFrame, metrics: StageMetrics, path: Path) -> None:
+    from medicane_hf.evaluation import plots
+
+    plots.plot_tracking_errors(table, path)
+
+
 # ---------------------------------------------------------------------------------------------- the registry
 
 
@@ -283,6 +441,7 @@ class TaskSpec:
     # metrics (fnmatch patterns) where lower is better, beside any "*loss": the direction a
     # --metric_for_best_model given without --greater_is_better takes
     lower_is_better: tuple[str, ...] = ()
+    inference: InferenceSpec | None = None  # batch inference on new clips (None: the stage has none)
     description: str = ""
 
     def recipe_for(self, preset: str) -> dict[str, Any]:
@@ -433,6 +592,17 @@ TASKS: dict[str, TaskSpec] = {
         calibrate_fn=calibrate_detection,
         selection_problem=detection_selection_problem,
         lower_is_better=("far", "ece"),
+        inference=InferenceSpec(
+            script="infer_classification.py",
+            table_fn=detection_table,
+            figures=(
+                InferenceFigure("confusion_matrix.png", _inference_confusion_matrix),
+                InferenceFigure("pr_curve.png", _inference_pr_curve),
+            ),
+            summary_metrics=("balanced_accuracy", "pod", "far", "csi", "hss", "average_precision", "ece"),
+            # the labels are class ids of the model's classes: a dataset with other classes cannot be scored
+            contract_fields=(*INPUT_FIELDS, "class_names"),
+        ),
         starts_from="specialization",
         class_weights=True,
         description="Clip classification: is a Medicane in this tile at this hour?",
@@ -468,6 +638,21 @@ TASKS: dict[str, TaskSpec] = {
         summary_metrics=("test_median_km", "test_baseline_median_km", "test_mean_km", "test_p90_km"),
         calibrate_fn=calibrate_tracking,
         lower_is_better=("*_km", "*_px"),
+        inference=InferenceSpec(
+            script="infer_tracking.py",
+            table_fn=tracking_table,
+            figures=(InferenceFigure("tracking_errors.png", _inference_tracking_errors),),
+            summary_metrics=(
+                "median_km",
+                "baseline_median_km",
+                "mean_km",
+                "baseline_mean_km",
+                "p90_km",
+                "baseline_p90_km",
+                "coverage_50",
+                "coverage_90",
+            ),  # fmt: skip
+        ),
         starts_from="specialization",
         train_mean_baseline=True,
         description="Storm-centre regression: (x, y) of the Medicane at the clip's last frame, tile pixels.",

@@ -5,7 +5,8 @@
   basin); every `medicane-hf ...` line parses through its command's own parser (placeholders such as
   /archive/airmass or vit_g_hybrid_pt_1200e.pth cannot run); every `accelerate launch ... scripts/...` line
   parses through accelerate's launcher parser, its script and files exist, and the script's arguments parse
-  through the training parser (nothing trains) to the output folder and start model its comment names.
+  through the training parser (nothing trains), or an inference script's through its own parser (nothing is
+  predicted), to the output folder and start model its comment names.
 - ```python blocks run unchanged in a folder holding a tiny model wherever they call `from_pretrained`.
 - Every `--flag` the README names is a flag of one of these parsers; every repository path it names exists.
 
@@ -108,11 +109,32 @@ def test_synth_and_build_dataset_run_as_the_readme_says(
     assert (out / "dataset_info.json").is_file() and (out / "normalization.json").is_file()
 
 
-def test_training_lines_parse_to_the_folders_their_comments_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def _parsed_folders(
+    script: Path, argv: list[str], use_cpu: bool, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    """(output folder, model folder or "") a training or inference script's arguments parse to."""
+    from medicane_hf.inference.command import parse_arguments
+    from medicane_hf.tasks import TASKS
+    from medicane_hf.training.arguments import parse_stage_arguments
+
+    inference = [t for t in TASKS.values() if t.inference is not None and t.inference.script == script.name]
+    if inference:
+        args = parse_arguments(inference[0], argv)
+        return str(args.output_dir), args.model_name_or_path
+    task = next(t for t in TASKS.values() if t.script == script.name)
+    if use_cpu:
+        # what `accelerate launch` tells the processes of a use_cpu config (the small.yaml files ask for bf16,
+        # which TrainingArguments checks against the machine)
+        monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    args = parse_stage_arguments(task, argv)
+    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+    return args.training.output_dir, args.model.model_name_or_path
+
+
+def test_accelerate_lines_parse_to_the_folders_their_comments_name(monkeypatch: pytest.MonkeyPatch) -> None:
     from accelerate.commands.launch import launch_command_parser
 
     from medicane_hf.tasks import TASKS
-    from medicane_hf.training.arguments import parse_stage_arguments
 
     monkeypatch.chdir(REPO)  # script and config paths are relative to the checkout
     scripts = set()
@@ -127,29 +149,29 @@ def test_training_lines_parse_to_the_folders_their_comments_name(monkeypatch: py
         script = Path(launch.training_script)
         assert script.is_file(), script
         scripts.add(script.name)
-        task = next(t for t in TASKS.values() if t.script == script.name)
         for path in launch.training_script_args:
             if path.endswith((".yaml", ".yml")):
                 assert Path(path).is_file(), path
-        if use_cpu:
-            # what `accelerate launch` tells the processes of a use_cpu config (the small.yaml files ask for bf16,
-            # which TrainingArguments checks against the machine)
-            monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
-        args = parse_stage_arguments(task, list(launch.training_script_args))
-        monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+        output_dir, model = _parsed_folders(script, list(launch.training_script_args), use_cpu, monkeypatch)
         writes = re.search(r"-> (\S+)", comment)
-        assert writes and args.training.output_dir == writes.group(1), (comment, args.training.output_dir)
+        assert writes and output_dir == writes.group(1), (comment, output_dir)
         starts = re.search(r"from (\S+)", comment)
-        assert args.model.model_name_or_path == (starts.group(1) if starts else None), comment
-    assert scripts == {task.script for task in TASKS.values()}  # every stage's script is shown
+        assert model == (starts.group(1) if starts else None), comment
+    # every stage's script is shown, training and inference
+    shown = {task.script for task in TASKS.values()}
+    shown |= {task.inference.script for task in TASKS.values() if task.inference is not None}
+    assert scripts == shown
 
 
 def _known_flags() -> set[str]:
     from accelerate.commands.launch import launch_command_parser
 
+    from medicane_hf.inference.command import build_parser
+    from medicane_hf.tasks import TASKS
     from medicane_hf.training.arguments import make_parser
 
     parsers = [command_parser(name) for name in SUBCOMMANDS] + [make_parser(), launch_command_parser()]
+    parsers += [build_parser(task) for task in TASKS.values() if task.inference is not None]
     return {flag for parser in parsers for action in parser._actions for flag in action.option_strings}
 
 

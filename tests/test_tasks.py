@@ -136,3 +136,37 @@ def test_config_files_state_the_recipe_of_the_registry(name: str) -> None:
             if k in recipe and k not in RUN_SETTINGS and v != recipe[k]
         }
         assert disagree == {}, f"{path} (file, registry): {disagree}"
+
+
+@pytest.mark.parametrize("name", [name for name, task in TASKS.items() if task.inference is not None])
+def test_every_inference_entry_is_complete(name: str) -> None:
+    from medicane_hf.processing_medicane import DataContract
+
+    task = TASKS[name]
+    spec = task.inference
+    assert (PACKAGE.parent / "scripts" / spec.script).is_file()
+    assert (
+        task.predictions_fn is not None and task.metrics_fn is not None
+    )  # inference scores what it predicts
+    assert len({f.file_name for f in spec.figures}) == len(spec.figures)
+    assert set(spec.contract_fields) <= {f.name for f in dataclasses.fields(DataContract)}
+    assert spec.summary_metrics
+
+
+def test_the_detection_table_predicts_at_the_model_threshold_or_by_arg_max() -> None:
+    import pandas as pd
+
+    from medicane_hf.tasks import PredictionInputs, detection_table
+
+    # P(medicane) at temperature 2: sigmoid(gap / 2) = 0.5, 0.56, 0.62, 0.73
+    logits = np.array([[0.0, 0.0], [0.0, 0.5], [0.0, 1.0], [0.0, 2.0]]) - 0.25
+    clips = pd.DataFrame({"clip_id": list("abcd")})
+    argmax = detection_table(PredictionInputs(logits, None, clips, MetricContext(detection_temperature=2.0)))
+    assert argmax["predicted"].tolist() == [0, 1, 1, 1]  # the first row ties: arg-max takes class 0
+    assert argmax["prob_medicane"].round(2).tolist() == [0.5, 0.56, 0.62, 0.73]
+    assert "label" not in argmax
+    context = MetricContext(detection_temperature=2.0, detection_threshold=0.6)
+    thresholded = detection_table(PredictionInputs(logits, np.array([0, 0, 1, 1]), clips, context))
+    assert thresholded["predicted"].tolist() == [0, 0, 1, 1]
+    assert thresholded["label_name"].tolist() == ["background", "background", "medicane", "medicane"]
+    assert np.allclose(thresholded[["prob_background", "prob_medicane"]].sum(axis=1), 1.0)

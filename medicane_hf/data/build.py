@@ -3,7 +3,8 @@
 Output folder::
 
     store/               FrameStore (every frame decoded once; resumable packing)
-    index/               datasets.DatasetDict: train, validation, test, pretrain (save_to_disk)
+    index/               datasets.DatasetDict: train, validation, test, pretrain (save_to_disk); with
+                         --no-tracks one ``unlabelled`` split of clips without labels (what inference predicts)
     normalization.json   {"image_mean": [C], "image_std": [C], ...} from train frames, 0..1 units
     dataset_info.json    grid, tiles, settings, counts per split and class, skipped clips, storms
     export/              only with --export: one flat table per split
@@ -16,6 +17,11 @@ are complete, so a failed run never loses the previous complete output.
 
 The grid: ``--grid FILE``, else ``grid.json`` at the frames root or its parent (what
 ``medicane-hf synth`` writes), else the default SEVIRI grid; tile flags override the file.
+
+``--start`` / ``--end`` keep the clips that end in that period (the frames from one clip span before
+``--start`` are packed too, so the first clip is whole). Without a track file (``--no-tracks``, or
+``tracks_path=None``) the index holds every tile of every complete hourly clip, unlabelled, and the
+normalisation statistics come from all frames; a track file that is given must still hold track rows.
 """
 
 from __future__ import annotations
@@ -49,8 +55,11 @@ from medicane_hf.data.frames import (
 )
 from medicane_hf.data.geo import SeviriGrid
 from medicane_hf.data.index import (
+    UNLABELLED_SPLIT,
     ClipIndex,
+    UnlabelledIndex,
     build_clip_index,
+    build_unlabelled_index,
     compute_normalization,
     export_index,
     frame_index_array,
@@ -121,10 +130,17 @@ def load_grid_file(path: str | os.PathLike[str]) -> tuple[SeviriGrid, TileLayout
 
 
 def _resolve_grid(
-    frames_dir: Path, grid_path: str | os.PathLike[str] | None, tile_overrides: dict[str, int | None]
+    frames_dir: Path,
+    grid_path: str | os.PathLike[str] | None,
+    tile_overrides: dict[str, int | None],
+    given: tuple[SeviriGrid, str] | None = None,
 ) -> tuple[SeviriGrid, TileLayout, str]:
+    """(grid, tiles, where the grid came from): `given` (no file read), else the grid file, else SEVIRI's;
+    the tile arguments override the file's tiles."""
     path = Path(grid_path) if grid_path is not None else find_grid_file(frames_dir)
-    if path is not None:
+    if given is not None:
+        (grid, source), layout = given, None
+    elif path is not None:
         grid, layout = load_grid_file(path)
         source = str(path)
     else:
@@ -159,6 +175,7 @@ def _scan(
     interval: int,
     check_content: bool,
     progress: bool,
+    period: tuple[pd.Timestamp | None, pd.Timestamp | None] | None = None,
 ) -> FrameScan:
     scan = scan_frames(
         frames_dir,
@@ -167,9 +184,11 @@ def _scan(
         check_content=check_content,
         interval_minutes=interval,
         progress=progress,
+        period=period,
     )
     if len(scan.frames) == 0:
-        raise FileNotFoundError(f"no frame matching {pattern!r} under {frames_dir}")
+        within = "" if period is None else f" from {period[0] or 'the first'} to {period[1] or 'the last'}"
+        raise FileNotFoundError(f"no frame matching {pattern!r} under {frames_dir}{within}")
     if len(scan.wrong_size):
         first = scan.wrong_size.iloc[0]
         raise FrameSizeError(
@@ -180,16 +199,25 @@ def _scan(
     return scan
 
 
-def _normalization(
-    store: FrameStore, clip_index: ClipIndex, max_frames: int, seed: int, progress: bool
-) -> dict[str, Any]:
-    """Statistics from train-clip frames; falls back to pretraining windows, then to every frame."""
-    sources = [
+def _normalization_sources(
+    clip_index: ClipIndex | UnlabelledIndex, n_frames: int
+) -> list[tuple[str, np.ndarray]]:
+    """Where the statistics may come from, in order: train-clip frames, then pretraining windows, then every
+    frame; an unlabelled index has no train split: every frame."""
+    if isinstance(clip_index, UnlabelledIndex):
+        return [("all frames (no tracks)", np.arange(n_frames))]
+    return [
         ("train clips", frame_index_array(clip_index.index["train"])),
         ("pretraining windows", frame_index_array(clip_index.index["pretrain"])),
-        ("all frames (no train clip)", np.arange(len(store))),
+        ("all frames (no train clip)", np.arange(n_frames)),
     ]
-    for name, indices in sources:
+
+
+def _normalization(
+    store: FrameStore, clip_index: ClipIndex | UnlabelledIndex, max_frames: int, seed: int, progress: bool
+) -> dict[str, Any]:
+    """Statistics from train-clip frames; falls back to pretraining windows, then to every frame."""
+    for name, indices in _normalization_sources(clip_index, len(store)):
         valid = indices[(indices >= 0)] if indices.size else indices
         if valid.size and np.asarray(store.valid)[np.unique(valid)].any():
             stats = compute_normalization(store, valid, max_frames=max_frames, seed=seed, progress=progress)
@@ -360,7 +388,7 @@ def _problem_lines(frames: dict[str, Any]) -> list[str]:
 def _storm_warnings(info: dict[str, Any]) -> list[str]:
     """Storms of the tracks file that never fall on the grid (lat/lon swapped, another grid): named, since
     they can give no clip."""
-    never = info["storms"].get("never_on_grid", [])
+    never = info.get("storms", {}).get("never_on_grid", [])
     if not never:
         return []
     shown = ", ".join(never[:_MAX_LISTED]) + (", ..." if len(never) > _MAX_LISTED else "")
@@ -392,6 +420,18 @@ def _split_warnings(info: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _unlabelled_lines(info: dict[str, Any]) -> list[str]:
+    """The part of the summary of a build without tracks: its clips and why the others were skipped."""
+    skipped = ", ".join(f"{k} {v:,}" for k, v in info["skipped"].items()) or "none"
+    return [
+        f"  unlabelled clips (no track file: no labels, targets or splits): "
+        f"{info['counts'][UNLABELLED_SPLIT]['clips']:,} of {info['candidate_clips']:,} candidates",
+        f"  skipped clips: {skipped}",
+        f"  clips with filled frames: {info['filled_clips']:,} "
+        f"(max_missing_frames={info['settings']['clips']['max_missing_frames']})",
+    ]
+
+
 def format_summary(info: dict[str, Any]) -> str:
     """The human summary of a ``dataset_info.json``."""
     fr = info["frames"]
@@ -409,6 +449,15 @@ def format_summary(info: dict[str, Any]) -> str:
         *_problem_lines(fr),
         f"  grid: {info['grid_source']}; tiles: {info['n_tiles']} per frame ({tiles['tile_size']} px, strides "
         f"{tiles['stride_x']} x {tiles['stride_y']})",
+    ]
+    if not info.get("labelled", True):
+        norm = info["normalization"]
+        return "\n".join(
+            lines
+            + _unlabelled_lines(info)
+            + [f"  normalisation ({norm['source']}, {norm['n_frames']} frames)"]
+        )
+    lines += [
         f"  labelled clips (tile-clips ending at minute {info['settings']['clips']['end_minute']:02d}): "
         f"{info['candidate_clips']:,} candidates",
     ]
@@ -453,17 +502,31 @@ def format_summary(info: dict[str, Any]) -> str:
 # ---- API ----------------------------------------------------------------------------------
 
 
+def _frame_period(
+    period: tuple[Any, Any] | None, settings: ClipSettings
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None] | None:
+    """Clip end times ``(first, last)`` -> the frame times a scan keeps: from one clip span before ``first``."""
+    if period is None:
+        return None
+    first, last = (None if p is None else pd.Timestamp(p) for p in period)
+    if first is not None and last is not None and last < first:
+        raise ValueError(f"the period ends ({last}) before it starts ({first})")
+    return (None if first is None else first - settings.span, last)
+
+
 def build_dataset(
     frames_dir: str | os.PathLike[str],
-    tracks_path: str | os.PathLike[str],
+    tracks_path: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
     *,
     grid_path: str | os.PathLike[str] | None = None,
+    grid: SeviriGrid | None = None,
     tile_size: int | None = None,
     stride_x: int | None = None,
     stride_y: int | None = None,
     clip_settings: ClipSettings | None = None,
     split_settings: SplitSettings | None = None,
+    period: tuple[Any, Any] | None = None,
     pretrain_stride: int = 4,
     compression: str | None = None,
     export: str | None = None,
@@ -475,26 +538,48 @@ def build_dataset(
 ) -> BuildResult:
     """Scan frames, pack the store, build the clip index and statistics; see the module docstring.
 
+    Args:
+        tracks_path: the track file; None builds an unlabelled index (`build_unlabelled_index`): every tile of
+            every complete clip, no labels, targets or splits.
+        grid: the frames' grid itself (what inference passes: the model's), instead of ``grid_path`` or a
+            ``grid.json`` beside the frames; the tiles then come from the tile arguments (else `TileLayout`'s
+            defaults).
+        period: ``(first, last)`` clip end times (``pandas.Timestamp``-like; either may be None), inclusive;
+            frames from one clip span before ``first`` to ``last`` are scanned and packed.
+
     Raises:
         FileNotFoundError: no frames / no tracks file.
         FrameSizeError: a frame's size differs from the grid (names the file).
-        TrackFileError: a bad track row (names the file and line).
+        TrackFileError: a bad track row, or a track file without rows (names the file and line).
         UnknownStormError: an explicit split list names a storm not in the tracks.
         FrameStoreError: ``out_dir/store`` holds a store of another frame list.
     """
-    frames_dir, tracks_path, out_dir = Path(frames_dir), Path(tracks_path), Path(out_dir)
+    frames_dir, out_dir = Path(frames_dir), Path(out_dir)
     clip_settings = clip_settings or ClipSettings()
     split_settings = split_settings or SplitSettings()
     grid, layout, grid_source = _resolve_grid(
-        frames_dir, grid_path, {"tile_size": tile_size, "stride_x": stride_x, "stride_y": stride_y}
+        frames_dir,
+        grid_path,
+        {"tile_size": tile_size, "stride_x": stride_x, "stride_y": stride_y},
+        given=None if grid is None else (grid, "given grid"),
     )
     offsets = layout.offsets(grid.width, grid.height)  # fails early on a tile larger than the grid
-    tracks = read_tracks(tracks_path)
-    never_on_grid = _storms_never_on_grid(tracks, grid)
-    # unknown names in --val-storms/--test-storms fail now, not after packing a year of frames
-    plan_splits(tracks, split_settings, margin=clip_settings.span)
+    tracks = None
+    never_on_grid: list[str] = []
+    if tracks_path is not None:
+        tracks = read_tracks(tracks_path)
+        never_on_grid = _storms_never_on_grid(tracks, grid)
+        # unknown names in --val-storms/--test-storms fail now, not after packing a year of frames
+        plan_splits(tracks, split_settings, margin=clip_settings.span)
     scan = _scan(
-        frames_dir, grid, grid_source, pattern, clip_settings.frame_interval_minutes, check_content, progress
+        frames_dir,
+        grid,
+        grid_source,
+        pattern,
+        clip_settings.frame_interval_minutes,
+        check_content,
+        progress,
+        _frame_period(period, clip_settings),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     source = PngFolderSource(scan.frames, content="sha256" if check_content else "stat")
@@ -507,18 +592,24 @@ def build_dataset(
         expected_size=(grid.width, grid.height),
         num_workers=num_workers,
     )
-    clip_index = build_clip_index(
-        store, tracks, grid, layout, clip_settings, split_settings, pretrain_stride=pretrain_stride
-    )
+    if tracks is None:
+        clip_index: ClipIndex | UnlabelledIndex = build_unlabelled_index(store, grid, layout, clip_settings)
+    else:
+        clip_index = build_clip_index(
+            store, tracks, grid, layout, clip_settings, split_settings, pretrain_stride=pretrain_stride
+        )
     normalization = _normalization(store, clip_index, normalization_frames, split_settings.seed, progress)
-    storms = clip_index.plan.storms_per_split()
     info: dict[str, Any] = {
         "format": DATASET_FORMAT,
         "version": DATASET_FORMAT_VERSION,
         "package_version": __version__,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "out_dir": str(out_dir),
-        "inputs": {"frames_dir": str(frames_dir), "tracks": str(tracks_path)},
+        "labelled": tracks is not None,
+        "inputs": {
+            "frames_dir": str(frames_dir),
+            "tracks": None if tracks_path is None else str(tracks_path),
+        },
         "grid_source": grid_source,
         "grid": grid.to_dict(),
         "tiles": layout.to_dict(),
@@ -529,6 +620,9 @@ def build_dataset(
         "settings": {
             "clips": clip_settings.to_dict(),
             "splits": split_settings.to_dict(),
+            "period": None
+            if period is None
+            else [None if p is None else str(pd.Timestamp(p)) for p in period],
             "pretrain_stride": pretrain_stride,
             "compression": compression,
             "normalization_frames": normalization_frames,
@@ -539,15 +633,23 @@ def build_dataset(
         "candidate_clips": clip_index.candidate_clips,
         "skipped": clip_index.skipped,
         "filled_clips": clip_index.filled_clips,
-        "pretrain": {"candidates": clip_index.pretrain_candidates, "skipped": clip_index.pretrain_skipped},
-        "storms": {
-            **storms,
-            "outside_period": clip_index.plan.storms_outside_period,
-            "never_on_grid": never_on_grid,
-        },
-        "split_plan": clip_index.plan.to_dict(),
-        "normalization": normalization,
     }
+    if isinstance(clip_index, ClipIndex):
+        info.update(
+            {
+                "pretrain": {
+                    "candidates": clip_index.pretrain_candidates,
+                    "skipped": clip_index.pretrain_skipped,
+                },
+                "storms": {
+                    **clip_index.plan.storms_per_split(),
+                    "outside_period": clip_index.plan.storms_outside_period,
+                    "never_on_grid": never_on_grid,
+                },
+                "split_plan": clip_index.plan.to_dict(),
+            }
+        )
+    info["normalization"] = normalization
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
         with _datasets_progress(progress):
@@ -605,7 +707,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--frames", required=True, type=Path, help="folder of airmass_rgb_YYYYmmdd_HHMM.png frames"
     )
-    p.add_argument("--tracks", required=True, type=Path, help="track file (any layout read_tracks knows)")
+    labels = p.add_mutually_exclusive_group(required=True)
+    labels.add_argument("--tracks", type=Path, help="track file (any layout read_tracks knows)")
+    labels.add_argument(
+        "--no-tracks",
+        action="store_true",
+        help="no track file: index every tile of every complete clip without labels (for inference; "
+        "training refuses such a folder)",
+    )
     p.add_argument("--out", required=True, type=Path, help="output folder (store/, index/, JSON files)")
     p.add_argument(
         "--grid", type=Path, help="grid.json (default: at the frames root or its parent, else SEVIRI)"
@@ -621,6 +730,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--stride-y", type=int, help=f"tile stride in y, px (default: grid file, else {tiles.stride_y})"
     )
+    p.add_argument("--start", type=pd.Timestamp, help="first clip end time, UTC (default: the frames' first)")
+    p.add_argument("--end", type=pd.Timestamp, help="last clip end time, UTC (default: the frames' last)")
     p.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     p.add_argument("--frame-interval", type=int, default=5, help="minutes between frames")
     p.add_argument(
@@ -679,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         result = build_dataset(
             args.frames,
-            args.tracks,
+            None if args.no_tracks else args.tracks,
             args.out,
             grid_path=args.grid,
             tile_size=args.tile_size,
@@ -687,6 +798,7 @@ def main(argv: list[str] | None = None) -> int:
             stride_y=args.stride_y,
             clip_settings=clip_settings,
             split_settings=split_settings,
+            period=None if args.start is None and args.end is None else (args.start, args.end),
             pretrain_stride=args.pretrain_stride,
             compression=None if args.compression == "none" else args.compression,
             export=args.export,

@@ -18,6 +18,7 @@ neither Arrow nor pandas.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from medicane_hf.data.frames import FrameStore
-from medicane_hf.data.index import frame_index_array, load_index
+from medicane_hf.data.index import UNLABELLED_SPLIT, frame_index_array, load_index
 from medicane_hf.data.transforms import MultiScaleCrop
 from medicane_hf.processing_medicane import DataContract, read_dataset_contract, to_pixel_values
 
@@ -88,7 +89,8 @@ class _StoreMixin:
 
 
 class ClipVideoDataset(_StoreMixin, Dataset):
-    """Labelled-split clips (fixed tile per row) as ``{"pixel_values"}``; the base of the labelled datasets.
+    """The clips of an index split (fixed tile per row; labelled or ``unlabelled``) as ``{"pixel_values"}``; the base
+    of the labelled datasets.
 
     Args:
         index_split: a labelled split of the clip index (``datasets.Dataset``).
@@ -461,6 +463,7 @@ def load_clip_datasets(
     train_rot90: bool | None = None,
     train_shift_margin: int = 8,
     balance_train_classes: bool = True,
+    normalization: dict[str, Sequence[float]] | None = None,
 ) -> dict[str, Dataset]:
     """torch datasets of a build-dataset folder for one task.
 
@@ -485,9 +488,15 @@ def load_clip_datasets(
         balance_train_classes: detection only: repeat the rarer classes' train clips so every
             class is seen equally often (see ``balanced_oversampling``); validation and test
             are never resampled.
+        normalization: ``{"image_mean": [C], "image_std": [C]}`` (0..1 units) the pixels are normalised with;
+            None = the folder's own ``normalization.json`` (training). Inference passes the model's statistics:
+            a model must see new data normalised as its training data was.
 
     Returns:
         ``{split: Dataset}`` in the order of ``splits``.
+
+    Raises:
+        ValueError: an unknown task or split, or a folder built without tracks (it has no labelled splits).
     """
     from medicane_hf.tasks import TASKS
 
@@ -499,7 +508,19 @@ def load_clip_datasets(
         raise ValueError(f"unknown split(s) {unknown}; choose from train, validation, test")
     dataset_dir = Path(dataset_dir)
     contract = read_dataset_contract(dataset_dir)
+    if normalization is not None:
+        contract = dataclasses.replace(
+            contract,
+            image_mean=tuple(normalization["image_mean"]),
+            image_std=tuple(normalization["image_std"]),
+        )
     index = load_index(dataset_dir)
+    if "train" not in index and UNLABELLED_SPLIT in index:
+        raise ValueError(
+            f"{dataset_dir} was built without tracks (build-dataset --no-tracks): its clips have no labels, so it "
+            f"has no train/validation/test split, only {UNLABELLED_SPLIT!r} (for inference). Build the dataset "
+            "with --tracks to train or evaluate on it."
+        )
     store = FrameStore.open(dataset_dir / "store")
     options = _LoadOptions(
         train_transform, any_position, train_max_shift, train_rot90, balance_train_classes, train_shift_margin

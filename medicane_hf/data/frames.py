@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -312,6 +313,7 @@ def scan_frames(
     interval_minutes: int = 5,
     *,
     progress: bool = True,
+    period: tuple[Any, Any] | None = None,
 ) -> FrameScan:
     """Find the frames under ``root`` and report gaps, duplicates and bad files.
 
@@ -322,6 +324,8 @@ def scan_frames(
         check_content: decode every frame to find all-black ones and corrupt image data (slower).
         interval_minutes: time between two frames, for the gap report.
         progress: show a progress bar while reading image headers.
+        period: ``(first, last)`` frame times to keep, inclusive (either may be None: open); the others are
+            dropped by name before any file is opened, so a short period of a long archive scans quickly.
     """
     root = Path(root)
     if not root.is_dir():
@@ -330,6 +334,13 @@ def scan_frames(
         raise ValueError(f"interval_minutes must be positive, got {interval_minutes}")
     regex = pattern_to_regex(pattern)
     candidates, unreadable, ignored = _match_files(root, _list_files(root), regex, "/" in pattern)
+    if period is not None:
+        first, last = (None if p is None else pd.Timestamp(p) for p in period)
+        candidates = [
+            (t, path)
+            for t, path in candidates
+            if (first is None or t >= first) and (last is None or t <= last)
+        ]
     kept, duplicates = _split_duplicates(candidates)
 
     wrong_size: list[dict] = []

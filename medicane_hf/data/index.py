@@ -10,6 +10,11 @@ together. The result has four splits:
   tile (the pretraining dataset picks the tile or crop when it samples), columns
   ``PRETRAIN_FEATURES``.
 
+Frames without a track file (``build_unlabelled_index``, ``medicane-hf build-dataset --no-tracks``) give an
+index with one split, ``unlabelled``: every tile of every complete clip ending on the hour, columns
+``UNLABELLED_FEATURES`` (no label, target or split: nothing is known about them, and nothing claims it). Batch
+inference predicts them; training refuses such a folder.
+
 Counts of skipped clips are in tile-clips (one clip time x one tile) for the labelled splits,
 in windows for ``pretrain``. Normalisation statistics (``compute_normalization``) come from
 frames of train clips only.
@@ -46,9 +51,13 @@ __all__ = [
     "INDEX_SPLITS",
     "LABELLED_FEATURES",
     "PRETRAIN_FEATURES",
+    "UNLABELLED_FEATURES",
+    "UNLABELLED_SPLIT",
     "ClipIndex",
     "TimedStore",
+    "UnlabelledIndex",
     "build_clip_index",
+    "build_unlabelled_index",
     "compute_normalization",
     "export_index",
     "frame_index_array",
@@ -80,6 +89,20 @@ LABELLED_FEATURES = datasets.Features(
         "split": datasets.Value("string"),
     }
 )
+UNLABELLED_SPLIT = "unlabelled"
+UNLABELLED_FEATURES = datasets.Features(
+    {
+        "clip_id": datasets.Value("string"),
+        "end_time": datasets.Value("timestamp[ns]"),
+        "x0": datasets.Value("int32"),
+        "y0": datasets.Value("int32"),
+        "tile_row": datasets.Value("int32"),
+        "tile_col": datasets.Value("int32"),
+        "frame_indices": datasets.List(datasets.Value("int64")),
+        "n_filled": datasets.Value("int32"),
+    }
+)
+"""The clip columns of an index built without tracks: the first columns of ``LABELLED_FEATURES``, no labels."""
 PRETRAIN_FEATURES = datasets.Features(
     {
         "window_id": datasets.Value("string"),
@@ -135,6 +158,27 @@ class ClipIndex:
             out[name] = row
         out["pretrain"] = {"windows": len(self.index["pretrain"])}
         return out
+
+
+@dataclass
+class UnlabelledIndex:
+    """An index of frames without tracks: one ``unlabelled`` split of clips, with the figures of the build.
+
+    Attributes:
+        index: the DatasetDict (only ``UNLABELLED_SPLIT``, columns ``UNLABELLED_FEATURES``).
+        candidate_clips: tile-clips considered (clip times x tiles).
+        skipped: tile-clips skipped, by reason (``no_frames``, ``missing_frames``, ``invalid_frames``).
+        filled_clips: kept tile-clips with at least one filled frame.
+    """
+
+    index: datasets.DatasetDict
+    candidate_clips: int
+    skipped: dict[str, int]
+    filled_clips: int
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{"unlabelled": {"clips": n}}``."""
+        return {UNLABELLED_SPLIT: {"clips": len(self.index[UNLABELLED_SPLIT])}}
 
 
 def _format_time(ns: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
@@ -275,6 +319,35 @@ def build_clip_index(
         pretrain_candidates=pretrain_candidates,
         pretrain_skipped=pretrain_skipped,
         num_classes=settings.num_classes,
+    )
+
+
+def build_unlabelled_index(
+    store: TimedStore, grid: SeviriGrid, layout: TileLayout, settings: ClipSettings
+) -> UnlabelledIndex:
+    """Every tile of every clip ending at minute ``settings.end_minute`` whose frames pass the continuity rule.
+
+    The clip windows, continuity rule, clip ids and row order (clip time, then tile row-major) are those of
+    `build_clip_index`; no track is read, so there are no labels, targets, splits or pretraining windows.
+
+    Args:
+        store: anything with sorted ``times`` (datetime64 [N]) and ``valid`` (bool [N]).
+        grid: the pixel grid of the store's frames.
+        layout: tiles.
+        settings: ``num_frames``, ``frame_interval_minutes``, ``end_minute`` and ``max_missing_frames`` are used.
+    """
+    times = np.asarray(store.times, dtype="datetime64[ns]")
+    valid = np.asarray(store.valid, dtype=bool)
+    offsets = layout.offsets(grid.width, grid.height)
+    tile_shape = layout.shape(grid.width, grid.height)
+    windows = assemble_windows(times, valid, candidate_end_times(times, settings), settings)
+    kept = windows.subset(windows.keep)
+    table = _labelled_table(kept, np.full(len(kept), UNLABELLED_SPLIT, dtype=object), {}, offsets, tile_shape)
+    return UnlabelledIndex(
+        index=datasets.DatasetDict({UNLABELLED_SPLIT: _to_dataset(table, UNLABELLED_FEATURES)}),
+        candidate_clips=len(windows) * len(offsets),
+        skipped=_skip_counts(windows.skip_reason, len(offsets)),
+        filled_clips=int((kept.n_filled > 0).sum()) * len(offsets),
     )
 
 
