@@ -17,7 +17,7 @@ from medicane_hf.data.datasets import load_clip_datasets
 from medicane_hf.training.checkpoints import is_complete
 from medicane_hf.training.run import main
 from tests.reliability.runs import log_records, quick_flags
-from tests.reliability.test_inputs import _archive, _build
+from tests.reliability.test_build_inputs import _archive, _build
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
