@@ -321,12 +321,9 @@ def detection_table(inputs: PredictionInputs) -> pd.DataFrame:
     context = inputs.context
     logits = np.asarray(inputs.predictions, dtype=np.float64)
     probability = softmax(logits / context.detection_temperature, axis=1)
-    if context.detection_threshold is None:
-        predicted = np.argmax(logits, axis=1)
-    else:
-        predicted = classes_at_threshold(
-            probability, context.detection_threshold, positive_class(context.class_names)
-        )
+    predicted = classes_at_threshold(
+        probability, context.detection_threshold, positive_class(context.class_names)
+    )
     names = np.asarray(context.class_names, dtype=object)
     columns: dict[str, Any] = {}
     if inputs.labels is not None:

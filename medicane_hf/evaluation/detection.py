@@ -296,11 +296,7 @@ def detection_metrics_from_logits(
         raise ValueError(f"logits must be [N, C], got shape {arr.shape}")
     scaled = arr / float(temperature)
     probability = softmax(scaled, axis=1)
-    predictions = (
-        np.argmax(arr, axis=1)
-        if threshold is None
-        else classes_at_threshold(probability, threshold, positive_class)
-    )
+    predictions = classes_at_threshold(probability, threshold, positive_class)
     metrics = detection_metrics(
         labels,
         predictions,
@@ -314,10 +310,15 @@ def detection_metrics_from_logits(
     return metrics
 
 
-def classes_at_threshold(probability: npt.ArrayLike, threshold: float, positive_class: int = 1) -> IntArray:
+def classes_at_threshold(
+    probability: npt.ArrayLike, threshold: float | None, positive_class: int = 1
+) -> IntArray:
     """Class ids ``[N]`` from probabilities ``[N, C]``: ``positive_class`` where its probability reaches
-    ``threshold``, else the most probable of the other classes."""
+    ``threshold``, else the most probable of the other classes; the arg-max when ``threshold`` is None (a model
+    without a chosen threshold). The one rule the metrics and the inference tables count classes by."""
     p = np.asarray(probability, dtype=np.float64)
+    if threshold is None:
+        return np.argmax(p, axis=1).astype(np.int64)
     others = p.copy()
     others[:, positive_class] = -np.inf
     return np.where(p[:, positive_class] >= threshold, positive_class, np.argmax(others, axis=1)).astype(
