@@ -123,6 +123,14 @@ def calibrate_detection(prediction: EvalPrediction, context: MetricContext, conf
     }
 
 
+def centre_and_spread(predictions: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Tracking predictions (`_centre_and_spread`'s columns) as centres ``[N, 2]`` (x, y, tile px) and spreads
+    ``[N]`` (sigma, px), or None when the head gives none (two columns)."""
+    values = np.asarray(predictions, dtype=np.float64)
+    values = values.reshape(len(values), -1)
+    return values[:, :2], (values[:, 2] if values.shape[1] == 3 else None)
+
+
 def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: MetricContext) -> StageMetrics:
     """Centre error mean, median, RMS, p90 in km and px; `baseline_*` (mean, median, RMS, p90): the constant
     train-mean guess; with a
@@ -137,9 +145,7 @@ def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: Metr
     from medicane_hf.evaluation import coverage, tracking_errors
     from medicane_hf.evaluation import tracking_metrics as error_statistics
 
-    values = np.asarray(prediction.predictions, dtype=np.float64)
-    values = values.reshape(len(values), -1)
-    predicted, spread = values[:, :2], (values[:, 2] if values.shape[1] == 3 else None)
+    predicted, spread = centre_and_spread(prediction.predictions)
     target = np.asarray(prediction.label_ids, dtype=np.float64).reshape(-1, 2)
     offsets = tile_offsets(dataset)
     if len(offsets) != len(target):
@@ -175,15 +181,12 @@ def calibrate_tracking(prediction: EvalPrediction, context: MetricContext, confi
     gives no spread."""
     from medicane_hf.evaluation import fit_spread_scale
 
-    values = np.asarray(prediction.predictions, dtype=np.float64)
-    values = values.reshape(len(values), -1)
-    if values.shape[1] != 3 or len(values) == 0:
+    centre, spread = centre_and_spread(prediction.predictions)
+    if spread is None or len(centre) == 0:
         return {}
     target = np.asarray(prediction.label_ids, dtype=np.float64).reshape(-1, 2)
-    error = np.hypot(*(values[:, :2] - target).T)
-    return {
-        "tracking_spread_scale": float(config.tracking_spread_scale) * fit_spread_scale(error, values[:, 2])
-    }
+    error = np.hypot(*(centre - target).T)
+    return {"tracking_spread_scale": float(config.tracking_spread_scale) * fit_spread_scale(error, spread)}
 
 
 def _logits(outputs: Any) -> torch.Tensor:
@@ -342,8 +345,7 @@ def tracking_table(inputs: PredictionInputs) -> pd.DataFrame:
     the errors ``err_px`` / ``err_km`` (`medicane_hf.evaluation.tracking_errors`, the numbers the metrics use)."""
     from medicane_hf.evaluation import radius_for_share, tracking_errors
 
-    values = np.asarray(inputs.predictions, dtype=np.float64).reshape(len(inputs.predictions), -1)
-    centre, spread = values[:, :2], (values[:, 2] if values.shape[1] == 3 else None)
+    centre, spread = centre_and_spread(inputs.predictions)
     offsets = inputs.clips[["x0", "y0"]].to_numpy(dtype=np.float64)
     grid = inputs.context.grid
     if grid is None:  # lon/lat and km on a guessed grid would look right and be wrong
