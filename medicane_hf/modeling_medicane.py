@@ -887,20 +887,14 @@ def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool 
     return -(target * logits.log_softmax(dim=-1)).sum(dim=-1).mean()
 
 
-def heat_map_spread(logits: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-    """Isotropic spread of the softmax of a map about ``centre``: ``sqrt((var_x + var_y) / 2)``, float32 ``[B]`` px.
-
-    Args:
-        logits: ``[B, H, W]`` pixel scores (the soft arg-max's).
-        centre: ``[B, 2]`` (x, y) the weights' mean (``soft_argmax_2d`` of the same logits).
-    """
+def _marginals(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The softmax of ``[B, H, W]`` logits summed over rows and columns: (weights over x ``[B, W]``, over y
+    ``[B, H]``, pixel columns ``[W]``, rows ``[H]``), float32."""
     batch, height, width = logits.shape
     weights = logits.float().reshape(batch, -1).softmax(dim=-1).reshape(batch, height, width)
     xs = torch.arange(width, dtype=torch.float32, device=logits.device)
     ys = torch.arange(height, dtype=torch.float32, device=logits.device)
-    var_x = (weights.sum(dim=1) * (xs[None] - centre[:, :1]) ** 2).sum(-1)
-    var_y = (weights.sum(dim=2) * (ys[None] - centre[:, 1:]) ** 2).sum(-1)
-    return torch.sqrt(0.5 * (var_x + var_y)).clamp_min(1e-6)
+    return weights.sum(dim=1), weights.sum(dim=2), xs, ys
 
 
 def soft_argmax_2d(logits: torch.Tensor) -> torch.Tensor:
@@ -908,11 +902,24 @@ def soft_argmax_2d(logits: torch.Tensor) -> torch.Tensor:
 
     x = column, y = row, pixel centres at integers; continuous, so sub-pixel, and differentiable.
     """
-    batch, height, width = logits.shape
-    weights = logits.float().reshape(batch, -1).softmax(dim=-1).reshape(batch, height, width)
-    xs = torch.arange(width, dtype=torch.float32, device=logits.device)
-    ys = torch.arange(height, dtype=torch.float32, device=logits.device)
-    return torch.stack([(weights.sum(dim=1) * xs).sum(-1), (weights.sum(dim=2) * ys).sum(-1)], dim=-1)
+    weights_x, weights_y, xs, ys = _marginals(logits)
+    return torch.stack([(weights_x * xs).sum(-1), (weights_y * ys).sum(-1)], dim=-1)
+
+
+def soft_argmax_with_spread(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`soft_argmax_2d` and the isotropic spread of the same softmax about it, from one softmax.
+
+    Returns:
+        centre ``[B, 2]`` (x, y) px, differentiable; spread ``[B]`` px, ``sqrt((var_x + var_y) / 2)``, with the
+        centre held fixed in the variance (the spread is a read-out, calibrated later, not a training signal
+        for the position).
+    """
+    weights_x, weights_y, xs, ys = _marginals(logits)
+    centre = torch.stack([(weights_x * xs).sum(-1), (weights_y * ys).sum(-1)], dim=-1)
+    mean = centre.detach()
+    var_x = (weights_x * (xs[None] - mean[:, :1]) ** 2).sum(-1)
+    var_y = (weights_y * (ys[None] - mean[:, 1:]) ** 2).sum(-1)
+    return centre, torch.sqrt(0.5 * (var_x + var_y)).clamp_min(1e-6)
 
 
 class PixelHead(nn.Module):
@@ -1083,9 +1090,9 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
             _, grid_h, grid_w = self.config.token_grid
             last = self.fc_norm(outputs.last_hidden_state[:, -grid_h * grid_w :])
             heat_logits = self.heatmap_head(last, pixel_values)[1]
-            centre = soft_argmax_2d(heat_logits)
+            centre, raw_spread = soft_argmax_with_spread(heat_logits)
             normalized = self.normalize_targets(centre)
-            spread = self.config.tracking_spread_scale * heat_map_spread(heat_logits, centre.detach())
+            spread = self.config.tracking_spread_scale * raw_spread
         elif self.heatmap is None:
             heat_logits, normalized, spread = None, self.regressor(embeddings), None
         else:
@@ -1120,12 +1127,12 @@ __all__ = [
     "MedicaneVideoMAEPreTrainingOutput",
     "MedicaneVideoMAETrackingOutput",
     "centre_loss",
-    "heat_map_spread",
     "denormalize_patches",
     "interpolate_position_table",
     "normalize_patches",
     "patchify",
     "sinusoid_position_table",
     "soft_argmax_2d",
+    "soft_argmax_with_spread",
     "unpatchify",
 ]

@@ -14,7 +14,7 @@ from medicane_hf.evaluation.calibration import (
     radius_for_share,
     reliability_bins,
 )
-from medicane_hf.modeling_medicane import heat_map_spread, soft_argmax_2d
+from medicane_hf.modeling_medicane import soft_argmax_with_spread
 
 
 def _logistic_sample(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +57,7 @@ def test_spread_scale_and_coverage_of_a_gaussian() -> None:
 def test_heat_map_spread_of_two_equal_pixels() -> None:
     logits = torch.full((1, 8, 8), -1e4)
     logits[0, 3, 2] = logits[0, 3, 4] = 0.0  # half the weight each at x = 2 and 4, y = 3
-    centre = soft_argmax_2d(logits)
+    centre, spread = soft_argmax_with_spread(logits)
     assert centre[0].tolist() == pytest.approx([3.0, 3.0])
     # var_x = 1, var_y = 0 -> sqrt(1 / 2)
-    assert heat_map_spread(logits, centre)[0].item() == pytest.approx(np.sqrt(0.5), rel=1e-4)
+    assert spread[0].item() == pytest.approx(np.sqrt(0.5), rel=1e-4)
