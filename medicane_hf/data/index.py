@@ -90,18 +90,9 @@ LABELLED_FEATURES = datasets.Features(
     }
 )
 UNLABELLED_SPLIT = "unlabelled"
-UNLABELLED_FEATURES = datasets.Features(
-    {
-        "clip_id": datasets.Value("string"),
-        "end_time": datasets.Value("timestamp[ns]"),
-        "x0": datasets.Value("int32"),
-        "y0": datasets.Value("int32"),
-        "tile_row": datasets.Value("int32"),
-        "tile_col": datasets.Value("int32"),
-        "frame_indices": datasets.List(datasets.Value("int64")),
-        "n_filled": datasets.Value("int32"),
-    }
-)
+# what a clip is, before anything is known of what it shows: the first columns of LABELLED_FEATURES
+_CLIP_COLUMNS = ("clip_id", "end_time", "x0", "y0", "tile_row", "tile_col", "frame_indices", "n_filled")
+UNLABELLED_FEATURES = datasets.Features({name: LABELLED_FEATURES[name] for name in _CLIP_COLUMNS})
 """The clip columns of an index built without tracks: the first columns of ``LABELLED_FEATURES``, no labels."""
 PRETRAIN_FEATURES = datasets.Features(
     {
