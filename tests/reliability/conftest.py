@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from medicane_hf.training.run import main
-from tests.reliability.runs import quick_flags
+from tests.runs import quick_flags
 
 
 @pytest.fixture(scope="module")

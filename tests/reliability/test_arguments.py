@@ -11,7 +11,7 @@ import pytest
 from medicane_hf.tasks import TASKS
 from medicane_hf.training.arguments import ArgumentValueError, parse_stage_arguments, validate_arguments
 from medicane_hf.training.run import main, plan_run
-from tests.reliability.runs import quick_flags
+from tests.runs import quick_flags
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.reliability.runs import log_records
+from tests.runs import log_records
 
 RUNNER = """
 import os, signal, sys

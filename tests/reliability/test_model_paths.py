@@ -15,7 +15,7 @@ from medicane_hf.tasks import TASKS
 from medicane_hf.training.arguments import ModelArguments
 from medicane_hf.training.models import EncoderNotLoadedError, ModelSourceError, build_model, loading_report
 from medicane_hf.training.run import main
-from tests.reliability.runs import quick_flags
+from tests.runs import quick_flags
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -15,7 +15,7 @@ from medicane_hf.tasks import TASKS
 from medicane_hf.training.arguments import parse_stage_arguments
 from medicane_hf.training.optim import scaled_learning_rate
 from medicane_hf.training.run import main
-from tests.reliability.runs import copy_run, log_records
+from tests.runs import copy_run, log_records
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

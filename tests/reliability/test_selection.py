@@ -14,7 +14,7 @@ import pytest
 from medicane_hf.data.dataset_arrays import dataset_labels
 from medicane_hf.tasks import TASKS, MetricContext
 from medicane_hf.training.run import main
-from tests.reliability.runs import log_records, quick_flags
+from tests.runs import log_records, quick_flags
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

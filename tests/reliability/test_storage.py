@@ -16,8 +16,8 @@ from medicane_hf.data.build import main as build_main
 from medicane_hf.data.datasets import load_clip_datasets
 from medicane_hf.training.checkpoints import is_complete
 from medicane_hf.training.run import main
-from tests.reliability.runs import log_records, quick_flags
 from tests.reliability.test_build_inputs import _archive, _build
+from tests.runs import log_records, quick_flags
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

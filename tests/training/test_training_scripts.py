@@ -23,9 +23,9 @@ from medicane_hf.modeling_medicane import (
     MedicaneVideoMAEForPreTraining,
     MedicaneVideoMAEForTracking,
 )
-from medicane_hf.training.callbacks import LOG_FILE
 from medicane_hf.training.checkpoints import last_complete_checkpoint
 from medicane_hf.training.run import DatasetTooSmallError, main, run
+from tests.runs import log_records, quick_flags
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,32 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def quick_flags(dataset_dir: Path, output_dir: Path, steps: int = 4) -> list[str]:
-    return [
-        "--dataset_dir", str(dataset_dir),
-        "--output_dir", str(output_dir),
-        "--max_steps", str(steps),
-        "--per_device_train_batch_size", "2",
-        "--per_device_eval_batch_size", "8",
-        "--max_train_samples", "16",
-        "--max_eval_samples", "8",
-        "--eval_strategy", "steps", "--eval_steps", "2",
-        "--save_strategy", "steps", "--save_steps", "2",
-        "--logging_steps", "1",
-        "--warmup_steps", "1",
-        "--report_to", "none",
-        "--dataloader_num_workers", "0",
-        "--disable_tqdm", "true",
-    ]  # fmt: skip
-
-
 def is_finite_number(value: object) -> bool:
     """A real number that is not NaN or infinite (JSON `null`, written for NaN, is not one)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def records(output_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (output_dir / LOG_FILE).read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +62,7 @@ def test_specialization_outputs_reload_and_resume(specialization_run, dataset_di
     best = json.loads((out / "best" / "metrics.json").read_text())
     assert "eval_loss" in best and "test_loss" in best  # chosen on validation, tested once
     assert yaml.safe_load((out / "best" / "training_arguments.yaml").read_text())["max_steps"] == 4
-    evals = [r for r in records(out) if "eval_loss" in r]
+    evals = [r for r in log_records(out) if "eval_loss" in r]
     assert [r["step"] for r in evals] == [2, 4]
     assert last_complete_checkpoint(out).name == "checkpoint-4"
 
@@ -94,7 +71,7 @@ def test_specialization_outputs_reload_and_resume(specialization_run, dataset_di
     state = json.loads((last_complete_checkpoint(out) / "trainer_state.json").read_text())
     assert state["global_step"] == 6
     assert json.loads((out / "effective_settings.json").read_text())["resumed_from"].endswith("checkpoint-4")
-    steps = [r["step"] for r in records(out) if "loss" in r]
+    steps = [r["step"] for r in log_records(out) if "loss" in r]
     assert steps == [1, 2, 3, 4, 5, 6]  # steps 1-4 not trained again
 
 

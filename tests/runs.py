@@ -1,4 +1,4 @@
-"""Helpers of the reliability probes (docs/RELIABILITY.md): short runs on the embedded default dataset."""
+"""Helpers of short training runs on the embedded default dataset, shared by tests/training/ and the reliability probes (docs/RELIABILITY.md)."""
 
 from __future__ import annotations
 
