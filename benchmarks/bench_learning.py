@@ -126,7 +126,7 @@ def markdown(all_results: list[dict], seconds: float, command: str) -> str:
             )  # fmt: skip
     lines += [
         "",
-        "Tracking (median centre error in px, 1 px ~ 11 km; guesses: the train split's mean centre and the tile "
+        "Tracking (median centre error in px, 1 px ~ 13 km, as measured in the skill section; guesses: the train split's mean centre and the tile "
         "centre; ratio = median / the better guess, worst of the two splits):",
         "",
         "| threads | seed | validation median (P90) | guesses train mean / tile centre | test median (P90) "

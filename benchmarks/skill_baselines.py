@@ -60,12 +60,10 @@ class EyeFinder:
     def score_map(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``[B, T, C, H, W]`` -> ``[B, H, W]`` contrast (norm over channels of disc mean - ring mean)."""
         image = pixel_values[:, -2:].float().mean(dim=1)
-        disc = _local_mean(image, _disc(self.eye_radius))
-        outer = _local_mean(image, _disc(self.ring_radius))
-        n_disc, n_outer = (
-            float((_disc(self.eye_radius) > 0).sum()),
-            float((_disc(self.ring_radius) > 0).sum()),
-        )
+        inner_kernel, outer_kernel = _disc(self.eye_radius), _disc(self.ring_radius)
+        disc, outer = _local_mean(image, inner_kernel), _local_mean(image, outer_kernel)
+        # pixels under each disc (a kernel is 1 / count on its disc): the ring's mean from the two disc means
+        n_disc, n_outer = 1.0 / float(inner_kernel.max()), 1.0 / float(outer_kernel.max())
         ring = (outer * n_outer - disc * n_disc) / (n_outer - n_disc)
         return (disc - ring).norm(dim=1)
 
