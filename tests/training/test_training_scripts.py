@@ -104,10 +104,25 @@ def test_detection_starts_from_the_specialized_encoder(specialization_run, datas
     if tp + fp:
         assert test["test_far"] == pytest.approx(fp / (tp + fp))
     assert (tmp_path / "confusion_matrix_test.png").is_file()
-    # what calibration chose on validation (nothing when its 8 clips lack a class) is what best/ carries
-    chosen = test.get("calibration", {})
+
+
+def test_detection_calibration_chosen_on_validation_is_saved_with_best(
+    specialization_run, dataset_dir, tmp_path
+):
+    # 96 validation clips spread over the split hold both classes (8 do not: nothing could be chosen there)
+    flags = quick_flags(dataset_dir, tmp_path) + [
+        "--model_name_or_path", str(specialization_run / "best"), "--max_eval_samples", "96",
+    ]  # fmt: skip
+    assert main("detection", flags) == 0
+    test = json.loads((tmp_path / "test_metrics.json").read_text())
+    chosen = test["calibration"]
+    assert chosen["detection_temperature"] > 0 and 0 <= chosen["detection_threshold"] <= 1
+    model = MedicaneVideoMAEForDetection.from_pretrained(tmp_path / "best")
     assert model.config.detection_threshold == chosen.get("detection_threshold")
     assert model.config.detection_temperature == chosen.get("detection_temperature", 1.0)
+    final = MedicaneVideoMAEForDetection.from_pretrained(tmp_path / "final").config
+    assert (final.detection_threshold, final.detection_temperature) == (None, 1.0)
+    assert json.loads((tmp_path / "best" / "metrics.json").read_text())["calibration"] == chosen
 
 
 def test_tracking_reports_km_and_px(specialization_run, dataset_dir, tmp_path):
