@@ -48,7 +48,12 @@ from medicane_hf.data.dataset_arrays import dataset_labels, dataset_targets  # n
 from medicane_hf.data.datasets import load_clip_datasets  # noqa: E402
 from medicane_hf.data.geo import SeviriGrid  # noqa: E402
 from medicane_hf.data.synthetic import read_source_truth  # noqa: E402
-from medicane_hf.evaluation.calibration import coverage, expected_calibration_error, reliability_bins  # noqa: E402
+from medicane_hf.evaluation.calibration import (  # noqa: E402
+    COVERAGE_SHARES,
+    coverage,
+    expected_calibration_error,
+    reliability_bins,
+)
 from medicane_hf.evaluation.detection import balanced_accuracy_threshold, detection_metrics  # noqa: E402
 from medicane_hf.evaluation.tracking import tracking_errors, tracking_metrics  # noqa: E402
 from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, MedicaneVideoMAEForTracking  # noqa: E402
@@ -183,15 +188,22 @@ def tracking_figures(
     offsets = table[["x0", "y0"]].to_numpy(np.float64)
     errors = tracking_errors(predicted, target, offsets, grid)
     figures = {k: float(v) for k, v in tracking_metrics(errors).items() if not k.startswith("nonfinite")}
-    edge = np.minimum.reduce([target[:, 0], target[:, 1], tile - 1 - target[:, 0], tile - 1 - target[:, 1]])
-    for lo, hi in zip(EDGE_BINS[:-1], EDGE_BINS[1:], strict=True):
-        inside = (edge >= lo) & (edge < hi)
-        label = f"edge_{lo:g}_{hi:g}px" if np.isfinite(hi) else f"edge_{lo:g}px_plus"
+    for label, inside in edge_bins(target, tile):
         figures[f"median_km_{label}"] = (
             float(np.median(errors["err_km"][inside])) if inside.any() else float("nan")
         )
         figures[f"count_{label}"] = int(inside.sum())
     return figures
+
+
+def edge_bins(target: np.ndarray, tile: int) -> list[tuple[str, np.ndarray]]:
+    """(name, mask ``[N]``) per EDGE_BINS bin of the target's distance from the nearest tile edge (px); a NaN
+    target (a clip without a centre) is in no bin."""
+    edge = np.minimum.reduce([target[:, 0], target[:, 1], tile - 1 - target[:, 0], tile - 1 - target[:, 1]])
+    return [
+        (f"edge_{lo:g}_{hi:g}px" if np.isfinite(hi) else f"edge_{lo:g}px_plus", (edge >= lo) & (edge < hi))
+        for lo, hi in zip(EDGE_BINS[:-1], EDGE_BINS[1:], strict=True)
+    ]
 
 
 def by_intensity(
@@ -209,13 +221,23 @@ def by_intensity(
     return figures
 
 
-def detection_figures(probability: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
-    """The detection scores at `threshold` (chosen on validation), with ECE of the probability."""
+def detection_figures(
+    probability: np.ndarray, labels: np.ndarray, threshold: float, table: pd.DataFrame, tile: int
+) -> dict[str, float]:
+    """The detection scores at `threshold` (chosen on validation), with ECE of the probability, and the POD of the
+    Medicane clips by their centre's distance from the tile edge (`table`: the clips' target_x / target_y)."""
     is_medicane = labels == 1
     metrics = detection_metrics(is_medicane.astype(int), scores=probability, threshold=threshold)
     figures = {key: float(metrics[key]) for key in DETECTION_KEYS}
     figures["ece"] = expected_calibration_error(probability, is_medicane)
     figures["threshold"] = float(threshold)
+    target = table[["target_x", "target_y"]].to_numpy(np.float64)
+    for label, inside in edge_bins(target, tile):
+        medicanes = inside & is_medicane
+        figures[f"pod_{label}"] = (
+            float(np.mean(probability[medicanes] >= threshold)) if medicanes.any() else float("nan")
+        )
+        figures[f"medicanes_{label}"] = int(medicanes.sum())
     return figures
 
 
@@ -392,11 +414,17 @@ def evaluate_preset(preset: str, work: Path, max_steps: int | None = None) -> di
             grid,
             tile,
         )
-    for share in (0.5, 0.9):
-        err_label = np.hypot(*(predictions["videomae"] - label).T)
-        err_drawn = np.hypot(*(predictions["videomae"] - drawn).T)
-        tracking["videomae"][f"coverage_{round(share * 100)}"] = coverage(err_label, spread, share)
-        tracking["videomae"][f"drawn_coverage_{round(share * 100)}"] = coverage(err_drawn, spread, share)
+    # the radii of the model's calibration (conformal factors chosen on validation), and the Gaussian's of the
+    # same spread for comparison
+    factors = tracker.config.tracking_radius_factors
+    result["tracking_radius_factors"] = factors
+    err_label = np.hypot(*(predictions["videomae"] - label).T)
+    err_drawn = np.hypot(*(predictions["videomae"] - drawn).T)
+    for share in COVERAGE_SHARES:
+        percent = round(share * 100)
+        tracking["videomae"][f"coverage_{percent}"] = coverage(err_label, spread, share, factors)
+        tracking["videomae"][f"drawn_coverage_{percent}"] = coverage(err_drawn, spread, share, factors)
+        tracking["videomae"][f"gaussian_coverage_{percent}"] = coverage(err_label, spread, share)
     tracking["videomae"]["median_spread_px"] = float(np.median(spread))
     full = len(dataset_targets(plain["train"]))
     curve = learning_curve(
@@ -444,7 +472,7 @@ def evaluate_preset(preset: str, work: Path, max_steps: int | None = None) -> di
     scale = float(val_raw.mean())
     val_scores, held_scores = 1 - np.exp(-val_raw / scale), 1 - np.exp(-eye_scores(held_det) / scale)
     detection["eye_finder"] = detection_figures(
-        held_scores, held_labels, balanced_accuracy_threshold(val_labels == 1, val_scores)
+        held_scores, held_labels, balanced_accuracy_threshold(val_labels == 1, val_scores), det_table, tile
     )
     detection["eye_finder"]["ece"] = float("nan")
     cnn_det, cnn_det_info = train_small_cnn(
@@ -454,15 +482,17 @@ def evaluate_preset(preset: str, work: Path, max_steps: int | None = None) -> di
     cnn_val = cnn_predict(cnn_det, det["validation"])[1]
     cnn_held = cnn_predict(cnn_det, held_det)[1]
     detection["small_cnn"] = detection_figures(
-        cnn_held, held_labels, balanced_accuracy_threshold(val_labels == 1, cnn_val)
+        cnn_held, held_labels, balanced_accuracy_threshold(val_labels == 1, cnn_val), det_table, tile
     )
     threshold = detector.config.detection_threshold
     vm_held = videomae_detection(detector, held_det, quarter_turns=False)
-    detection["videomae"] = detection_figures(vm_held, held_labels, 0.5 if threshold is None else threshold)
+    detection["videomae"] = detection_figures(
+        vm_held, held_labels, 0.5 if threshold is None else threshold, det_table, tile
+    )
     vm_val_tta = videomae_detection(detector, det["validation"], quarter_turns=True)
     vm_held_tta = videomae_detection(detector, held_det, quarter_turns=True)
     detection["videomae_quarter_turns"] = detection_figures(
-        vm_held_tta, held_labels, balanced_accuracy_threshold(val_labels == 1, vm_val_tta)
+        vm_held_tta, held_labels, balanced_accuracy_threshold(val_labels == 1, vm_val_tta), det_table, tile
     )
     result["detection"] = detection
     result["detection_clips"] = {"all": len(det_table), "medicane": int((held_labels == 1).sum())}
@@ -495,7 +525,7 @@ def _km_per_px(results: dict[str, Any]) -> float:
 
 def markdown(results: dict[str, Any], command: str) -> str:
     lines = [
-        f"`{command}` ({results['commit']}, {results['seconds'] / 60:.0f} min; {machine_line()}). Held-out basin: the "
+        f"`{command}` ({machine_line()}; each preset's commit and minutes below). Held-out basin: the "
         f"preset with seeds {HELD_OUT_SEED}+ (eight 1.5-day episodes), never seen by any stage; selection on the "
         "training basin's validation split only. Recipe: configs/skill/ (tiny VideoMAE, CPU); the small CNN trains "
         "for the VideoMAE stage's wall time. km on the synthetic grid "
@@ -506,7 +536,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
         err = r["label_error"]
         lines += [
             f"**{preset}** ({r['tracking_clips']} held-out tracking clips; {r['detection_clips']['all']} detection "
-            f"clips, {r['detection_clips']['medicane']} Medicane). Label vs drawn centre: median "
+            f"clips, {r['detection_clips']['medicane']} Medicane; measured at {r['commit']} in "
+            f"{r['seconds'] / 60:.0f} min). Label vs drawn centre: median "
             f"{_cell(err['median_km'], 1)} km, P90 {_cell(err['p90_km'], 1)} km. VideoMAE stages: "
             + ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["videomae_seconds"].items())
             + ".",
@@ -529,7 +560,14 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"VideoMAE centre spread (calibrated on validation): median sigma {_cell(vm['median_spread_px'], 3)} px; "
             f"the 50 % radius holds {_cell(100 * vm['coverage_50'], 0)} % of labelled centres "
             f"({_cell(100 * vm['drawn_coverage_50'], 0)} % of drawn ones), the 90 % radius "
-            f"{_cell(100 * vm['coverage_90'], 0)} % ({_cell(100 * vm['drawn_coverage_90'], 0)} %).",
+            f"{_cell(100 * vm['coverage_90'], 0)} % ({_cell(100 * vm['drawn_coverage_90'], 0)} %)"
+            + (
+                f"; radii from the factors chosen on validation (split conformal, {r['tracking_radius_factors']}); "
+                f"the Gaussian radii of the same spread would hold {_cell(100 * vm['gaussian_coverage_50'], 0)} % "
+                f"and {_cell(100 * vm['gaussian_coverage_90'], 0)} %."
+                if "gaussian_coverage_90" in vm
+                else " (Gaussian radii of the spread)."
+            ),
             "",
             "| detection | balanced acc | POD | FAR | CSI | HSS | AUPRC | ROC AUC | ECE | threshold |",
             "|---|---|---|---|---|---|---|---|---|---|",
@@ -540,6 +578,20 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 + " | ".join(_cell(f[k], 3) for k in (*DETECTION_KEYS, "ece", "threshold"))
                 + " |"
             )
+        edge_keys = [k for k in r["detection"]["videomae"] if k.startswith("pod_edge")]
+        if edge_keys:
+            lines += [
+                "",
+                "| POD by the centre's distance from the tile edge | "
+                + " | ".join(
+                    f"{k.removeprefix('pod_edge_').replace('_', '-')} ({r['detection']['videomae'][k.replace('pod_', 'medicanes_')]} clips)"
+                    for k in edge_keys
+                )
+                + " |",
+                "|---" * (len(edge_keys) + 1) + "|",
+            ]
+            for name, f in r["detection"].items():
+                lines.append(f"| {name} | " + " | ".join(_cell(f[k], 3) for k in edge_keys) + " |")
         c = r["detection_ceiling"]
         lines += [
             "",
@@ -648,13 +700,23 @@ def main(argv: list[str] | None = None) -> int:
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     results: dict[str, Any] = {"commit": commit or "unknown", "threads": args.threads, "presets": {}}
+    if args.max_steps is None and RESULTS_JSON.is_file():
+        # the presets not measured now keep their last measurement (with its own commit and minutes)
+        previous = json.loads(RESULTS_JSON.read_text())
+        for preset, figures in previous["presets"].items():
+            if preset not in args.presets:
+                figures.setdefault("commit", previous["commit"])
+                results["presets"][preset] = figures
     for preset in args.presets:
         # a preset's figures are kept beside its runs: a rerun (after a stop, or for another preset) reuses them
         saved = Path(args.work_dir) / preset / "figures.json"
         if saved.is_file() and args.max_steps is None:
             results["presets"][preset] = json.loads(saved.read_text())
             continue
-        results["presets"][preset] = evaluate_preset(preset, Path(args.work_dir) / preset, args.max_steps)
+        results["presets"][preset] = {
+            **evaluate_preset(preset, Path(args.work_dir) / preset, args.max_steps),
+            "commit": results["commit"],
+        }
         if args.max_steps is None:
             saved.write_text(json.dumps(results["presets"][preset], indent=2, sort_keys=True, default=float))
     results["seconds"] = time.perf_counter() - started

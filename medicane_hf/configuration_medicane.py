@@ -178,6 +178,10 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         Factor from the heat map's spread (the standard deviation of the soft arg-max weights, px) to the
         returned `centre_spread`: the isotropic Gaussian sigma of the centre, fitted on validation at the end of
         a training run (maximum likelihood).
+    tracking_radius_factors (`dict[str, float]` or `None`, defaults to `None`):
+        Per share of true centres (keys ``"0.5"``, ``"0.9"``), the factor from `centre_spread` to the radius that
+        holds that share, chosen at the end of a training run on validation (split conformal,
+        `medicane_hf.evaluation.calibration.fit_radius_factors`); `None`: the Gaussian radius of the spread.
     drop_path_rate (`float`, defaults to 0.0):
         Stochastic depth of the encoder, rising linearly from 0 at the first layer to this value at the last
         (VideoMAE v2 fine-tuning uses 0.1; keep 0 for pre-training).
@@ -210,6 +214,7 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     detection_temperature: float = 1.0
     detection_threshold: float | None = None
     tracking_spread_scale: float = 1.0
+    tracking_radius_factors: dict[str, float] | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         num_labels = kwargs.pop("num_labels", None)
@@ -386,6 +391,11 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
                 f"detection_temperature={self.detection_temperature} and tracking_spread_scale="
                 f"{self.tracking_spread_scale} must be > 0"
             )
+        for share, factor in (self.tracking_radius_factors or {}).items():
+            if not (0.0 < float(share) < 1.0 and float(factor) > 0.0):
+                raise ValueError(
+                    f"tracking_radius_factors[{share!r}]={factor}: a share in (0, 1) needs a factor > 0"
+                )
         if self.detection_threshold is not None and not 0.0 <= self.detection_threshold <= 1.0:
             raise ValueError(
                 f"detection_threshold={self.detection_threshold} must be a probability in [0, 1] or None"

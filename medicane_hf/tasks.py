@@ -48,6 +48,8 @@ class MetricContext:
     # (1, arg-max) until a run has chosen them on validation
     detection_temperature: float = 1.0
     detection_threshold: float | None = None
+    # tracking: the radius factor per share of true centres (config.tracking_radius_factors); None = Gaussian
+    tracking_radius_factors: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: Metr
     ``details["errors"]``: the per-clip error table (with a ``spread_px`` column when there is a spread, and
     ``baseline_err_km`` / ``baseline_err_px``, the constant guess's, when the context has it).
     """
-    from medicane_hf.evaluation import coverage, tracking_errors
+    from medicane_hf.evaluation import COVERAGE_SHARES, coverage, tracking_errors
     from medicane_hf.evaluation import tracking_metrics as error_statistics
 
     predicted, spread = centre_and_spread(prediction.predictions)
@@ -155,8 +157,10 @@ def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: Metr
     if spread is not None:
         errors["spread_px"] = spread
         metrics["median_spread_px"] = float(np.median(spread)) if len(spread) else float("nan")
-        for share in (0.5, 0.9):
-            metrics[f"coverage_{round(share * 100)}"] = coverage(errors["err_px"], spread, share)
+        for share in COVERAGE_SHARES:
+            metrics[f"coverage_{round(share * 100)}"] = coverage(
+                errors["err_px"], spread, share, context.tracking_radius_factors
+            )
     if context.baseline_xy is not None:
         constant = np.broadcast_to(context.baseline_xy, target.shape)
         baseline_errors = tracking_errors(constant, target, offsets, context.grid)
@@ -177,16 +181,21 @@ def tracking_metrics(prediction: EvalPrediction, dataset: Dataset, context: Metr
 def calibrate_tracking(prediction: EvalPrediction, context: MetricContext, config: Any) -> dict[str, Any]:
     """Config update from validation predictions ``[N, 3]`` (x, y, spread): the ``tracking_spread_scale`` that makes
     the spread the maximum-likelihood Gaussian sigma (`fit_spread_scale`; the predictions were made with
-    ``config.tracking_spread_scale``, so the new scale is that times the fitted factor). ``{}`` when the head
-    gives no spread."""
-    from medicane_hf.evaluation import fit_spread_scale
+    ``config.tracking_spread_scale``, so the new scale is that times the fitted factor), and the
+    ``tracking_radius_factors`` of the rescaled spread (`fit_radius_factors`). ``{}`` when the head gives no
+    spread."""
+    from medicane_hf.evaluation import fit_radius_factors, fit_spread_scale
 
     centre, spread = centre_and_spread(prediction.predictions)
     if spread is None or len(centre) == 0:
         return {}
     target = np.asarray(prediction.label_ids, dtype=np.float64).reshape(-1, 2)
     error = np.hypot(*(centre - target).T)
-    return {"tracking_spread_scale": float(config.tracking_spread_scale) * fit_spread_scale(error, spread)}
+    factor = fit_spread_scale(error, spread)
+    return {
+        "tracking_spread_scale": float(config.tracking_spread_scale) * factor,
+        "tracking_radius_factors": fit_radius_factors(error, factor * spread),
+    }
 
 
 def _logits(outputs: Any) -> torch.Tensor:
@@ -341,9 +350,10 @@ def detection_table(inputs: PredictionInputs) -> pd.DataFrame:
 def tracking_table(inputs: PredictionInputs) -> pd.DataFrame:
     """The centre in tile px (``pred_x``, ``pred_y``), grid px (``pred_x_global``, ``pred_y_global``), lon/lat
     (``pred_lon``, ``pred_lat``) and ``pred_on_grid``; with a spread ``spread_px`` (sigma) and the radii holding 50 %
-    and 90 % of it (``radius_50_px``, ``radius_90_px``); with labels the true centre in the same three frames and
+    and 90 % of true centres (``radius_50_px``, ``radius_90_px``: with the model's radius factors where a run
+    chose them, else the Gaussian's); with labels the true centre in the same three frames and
     the errors ``err_px`` / ``err_km`` (`medicane_hf.evaluation.tracking_errors`, the numbers the metrics use)."""
-    from medicane_hf.evaluation import radius_for_share, tracking_errors
+    from medicane_hf.evaluation import COVERAGE_SHARES, radius_for_share, tracking_errors
 
     centre, spread = centre_and_spread(inputs.predictions)
     offsets = inputs.clips[["x0", "y0"]].to_numpy(dtype=np.float64)
@@ -370,8 +380,10 @@ def tracking_table(inputs: PredictionInputs) -> pd.DataFrame:
         )
     if spread is not None:
         table["spread_px"] = spread
-        table["radius_50_px"] = radius_for_share(spread, 0.5)
-        table["radius_90_px"] = radius_for_share(spread, 0.9)
+        for share in COVERAGE_SHARES:
+            table[f"radius_{round(share * 100)}_px"] = radius_for_share(
+                spread, share, inputs.context.tracking_radius_factors
+            )
     # the prediction (tile px, grid px, lon/lat), its spread, then the truth in the same frames and the errors
     order = [c for c in _TRACKING_ORDER if c in table.columns]
     return table[order + [c for c in table.columns if c not in order]]

@@ -71,6 +71,7 @@ def test_metrics_return_what_they_compute() -> None:
         "baseline_xy",
         "detection_temperature",
         "detection_threshold",
+        "tracking_radius_factors",
     }
 
 
@@ -115,6 +116,10 @@ def test_calibration_of_each_stage_is_chosen_from_validation_predictions() -> No
         EvalPrediction(predictions, np.zeros((4000, 2))), MetricContext(), config
     )
     assert chosen["tracking_spread_scale"] == pytest.approx(3.0, rel=0.05)
+    # Gaussian errors: the conformal radius factors of the calibrated spread are the Rayleigh quantiles
+    factors = chosen["tracking_radius_factors"]
+    assert factors["0.5"] == pytest.approx(np.sqrt(-2 * np.log(0.5)), rel=0.06)
+    assert factors["0.9"] == pytest.approx(np.sqrt(-2 * np.log(0.1)), rel=0.06)
     assert (
         TASKS["tracking"].calibrate_fn(EvalPrediction(centre, np.zeros((4000, 2))), MetricContext(), config)
         == {}

@@ -412,7 +412,12 @@ def _predict_and_write(
             model_contract=model.config.describe_data_contract(),
             calibration={
                 k: getattr(model.config, k, None)
-                for k in ("detection_temperature", "detection_threshold", "tracking_spread_scale")
+                for k in (
+                    "detection_temperature",
+                    "detection_threshold",
+                    "tracking_spread_scale",
+                    "tracking_radius_factors",
+                )
             },
             input=source.description,
             dataset_dir=source.dataset_dir,

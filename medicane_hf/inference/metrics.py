@@ -38,6 +38,7 @@ def metric_context(
         baseline_xy=None if baseline_xy is None else np.asarray(baseline_xy, dtype=np.float64),
         detection_temperature=float(getattr(config, "detection_temperature", 1.0)),
         detection_threshold=getattr(config, "detection_threshold", None),
+        tracking_radius_factors=getattr(config, "tracking_radius_factors", None),
     )
 
 

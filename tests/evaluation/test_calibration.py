@@ -9,6 +9,7 @@ import torch
 from medicane_hf.evaluation.calibration import (
     coverage,
     expected_calibration_error,
+    fit_radius_factors,
     fit_spread_scale,
     fit_temperature,
     radius_for_share,
@@ -52,6 +53,33 @@ def test_spread_scale_and_coverage_of_a_gaussian() -> None:
     assert radius_for_share(1.0, 0.5) == pytest.approx(np.sqrt(2 * np.log(2)))
     with pytest.raises(ValueError, match="not > 0"):
         fit_spread_scale(error[:3], np.array([1.0, 0.0, 1.0]))
+
+
+def test_conformal_radii_cover_heavy_tailed_errors_where_the_gaussian_does_not() -> None:
+    rng = np.random.default_rng(2)
+
+    def heavy(
+        n: int,
+    ) -> np.ndarray:  # a 2-D Student t (3 degrees of freedom): heavier tails than any Gaussian
+        return np.hypot(*rng.standard_t(3, (2, n)))
+
+    validation, new = heavy(400), heavy(20000)
+    spread = np.ones_like(validation)
+    k = fit_spread_scale(validation, spread)
+    factors = fit_radius_factors(validation, k * spread)
+    assert set(factors) == {"0.5", "0.9"} and factors["0.9"] > factors["0.5"] > 0
+    gaussian_50 = coverage(new, np.full(new.shape, k), 0.5)
+    for share in (0.5, 0.9):
+        # 400 validation ratios: the conformal share of new centres is within ~0.03 of the target
+        assert coverage(new, np.full(new.shape, k), share, factors) == pytest.approx(share, abs=0.04)
+    # the maximum-likelihood Gaussian's 50 % radius holds about 66 %: it misses by far more than that
+    assert gaussian_50 > 0.58
+    assert radius_for_share(2.0, 0.9, factors) == pytest.approx(2.0 * factors["0.9"])
+    assert radius_for_share(2.0, 0.9, {"0.5": 1.0}) == pytest.approx(radius_for_share(2.0, 0.9))
+    # n = 9: the ceil(10 * 0.9) = 9th smallest ratio, i.e. the largest
+    assert fit_radius_factors(np.arange(1.0, 10.0), np.ones(9))["0.9"] == 9.0
+    with pytest.raises(ValueError, match="not > 0"):
+        fit_radius_factors(np.ones(3), np.array([1.0, 0.0, 1.0]))
 
 
 def test_heat_map_spread_of_two_equal_pixels() -> None:

@@ -153,7 +153,14 @@ def test_tracking_reports_km_and_px(specialization_run, dataset_dir, tmp_path):
     )
     assert MedicaneVideoMAEForTracking.from_pretrained(tmp_path / "final").config.tracking_spread_scale == 1.0
     assert (errors["spread_px"] > 0).all() and len(errors) == 8
-    inside_90 = errors["err_px"] <= errors["spread_px"] * np.sqrt(-2 * np.log(0.1))
+    # the 90 % radius is the factor chosen on validation times the spread, saved with best/ beside the scale
+    factors = test["calibration"]["tracking_radius_factors"]
+    best = MedicaneVideoMAEForTracking.from_pretrained(tmp_path / "best").config
+    assert best.tracking_radius_factors == factors and factors["0.9"] >= factors["0.5"] > 0
+    assert (
+        MedicaneVideoMAEForTracking.from_pretrained(tmp_path / "final").config.tracking_radius_factors is None
+    )
+    inside_90 = errors["err_px"] <= errors["spread_px"] * factors["0.9"]
     assert test["test_coverage_90"] == pytest.approx(inside_90.mean())
 
 
