@@ -150,7 +150,9 @@ class _HookedLoader(importlib.abc.Loader):
 class _PostImportFinder(importlib.abc.MetaPathFinder):
     """Finds nothing itself: hooks `_wrap_mappings` onto the transformers auto modules when they are imported."""
 
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Any, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in _MAPPINGS:
             return None
         for finder in sys.meta_path:

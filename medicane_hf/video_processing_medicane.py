@@ -70,7 +70,9 @@ class MedicaneVideoProcessor(VideoProcessorMixin):
     def from_model_config(cls, config: Any) -> MedicaneVideoProcessor:
         """The processor of a `MedicaneVideoMAEConfig` (its data contract)."""
         height, width = (
-            (config.image_size, config.image_size) if isinstance(config.image_size, int) else config.image_size
+            (config.image_size, config.image_size)
+            if isinstance(config.image_size, int)
+            else config.image_size
         )
         return cls(
             image_mean=config.image_mean,

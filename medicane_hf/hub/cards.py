@@ -81,7 +81,9 @@ class TrainingData:
         names = list(info.get("class_names", []))
         clips = {}
         for split, counts in info.get("counts", {}).items():
-            per_class = {names[int(k.split("_")[1])]: int(v) for k, v in counts.items() if k.startswith("label_")}
+            per_class = {
+                names[int(k.split("_")[1])]: int(v) for k, v in counts.items() if k.startswith("label_")
+            }
             if per_class:
                 clips[split] = per_class
         storms = {k: list(v) for k, v in info.get("storms", {}).items() if k in clips}
@@ -250,7 +252,9 @@ def _card_data(inputs: CardInputs, rows: list[tuple[str, str, float]], name: str
     eval_results = None
     if task_name is not None and rows:
         dataset = inputs.training_data
-        dataset_type = "medicane-synthetic-basin" if dataset is not None and dataset.synthetic else "medicane-seviri"
+        dataset_type = (
+            "medicane-synthetic-basin" if dataset is not None and dataset.synthetic else "medicane-seviri"
+        )
         dataset_name = Path(dataset.dataset).name if dataset is not None else "unknown"
         eval_results = [
             EvalResult(
@@ -265,7 +269,9 @@ def _card_data(inputs: CardInputs, rows: list[tuple[str, str, float]], name: str
             )
             for split, metric, value in rows
         ]
-    tags = [*TAGS, inputs.stage] + (["synthetic-data"] if inputs.training_data and inputs.training_data.synthetic else [])
+    tags = [*TAGS, inputs.stage] + (
+        ["synthetic-data"] if inputs.training_data and inputs.training_data.synthetic else []
+    )
     return ModelCardData(
         model_name=name,
         library_name="transformers",
@@ -315,7 +321,9 @@ def build_card(inputs: CardInputs, template_dir: str | Path | None = None) -> Mo
 
     path = Path(template_dir or TEMPLATE_DIR) / f"{inputs.stage}.md"
     if not path.is_file():
-        raise CardTemplateError(f"model card template {path} is not there (the model_cards/ folder of the project)")
+        raise CardTemplateError(
+            f"model card template {path} is not there (the model_cards/ folder of the project)"
+        )
     text = path.read_text()
     fields = card_fields(inputs)
     used = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(text))
@@ -326,7 +334,9 @@ def build_card(inputs: CardInputs, template_dir: str | Path | None = None) -> Mo
             f"{', '.join(sorted(fields))}"
         )
     rows = _metric_rows(inputs.metrics)
-    return ModelCard.from_template(_card_data(inputs, rows, fields["model_name"]), template_str=text, **fields)
+    return ModelCard.from_template(
+        _card_data(inputs, rows, fields["model_name"]), template_str=text, **fields
+    )
 
 
 def write_card(folder: str | Path, inputs: CardInputs, template_dir: str | Path | None = None) -> Path:

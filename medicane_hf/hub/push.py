@@ -21,7 +21,15 @@ from medicane_hf.hub.cards import CARD_NAME, set_model_id
 
 MODEL_TYPE = "medicane_videomae"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-IGNORE_PATTERNS = [".*", "**/.*", "checkpoint-*", "checkpoint-*/**", "*.tmp", "__pycache__/**", "**/__pycache__/**"]
+IGNORE_PATTERNS = [
+    ".*",
+    "**/.*",
+    "checkpoint-*",
+    "checkpoint-*/**",
+    "*.tmp",
+    "__pycache__/**",
+    "**/__pycache__/**",
+]
 
 
 class PushError(ValueError):
@@ -35,13 +43,17 @@ def check_model_folder(folder: str | Path) -> Path:
         raise PushError(f"{path} is not a folder")
     config_path = path / "config.json"
     if not config_path.is_file():
-        raise PushError(f"{path} is not a model folder: no config.json (a save_pretrained folder, e.g. a run's best/)")
+        raise PushError(
+            f"{path} is not a model folder: no config.json (a save_pretrained folder, e.g. a run's best/)"
+        )
     try:
         model_type = json.loads(config_path.read_text()).get("model_type")
     except (json.JSONDecodeError, AttributeError) as error:
         raise PushError(f"{config_path} is not a model config: {error}") from None
     if model_type != MODEL_TYPE:
-        raise PushError(f"{config_path} is of model type {model_type!r}, not a medicane-hf model ({MODEL_TYPE!r})")
+        raise PushError(
+            f"{config_path} is of model type {model_type!r}, not a medicane-hf model ({MODEL_TYPE!r})"
+        )
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise PushError(f"{path} is not a model folder: no weights ({' or '.join(WEIGHT_FILES)})")
     return path
@@ -75,7 +87,9 @@ def push_model_folder(
     from huggingface_hub import HfApi
 
     if not repo_id or not repo_id.strip():
-        raise PushError("no repo id to push to: pass --repo ORG/NAME (medicane-hf push) or --hub_model_id ORG/NAME")
+        raise PushError(
+            "no repo id to push to: pass --repo ORG/NAME (medicane-hf push) or --hub_model_id ORG/NAME"
+        )
     path = check_model_folder(folder)
     if (path / CARD_NAME).is_file():
         set_model_id(path / CARD_NAME, repo_id)
@@ -113,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         info = push_model_folder(
-            args.folder, args.repo, private=args.private, revision=args.revision, commit_message=args.commit_message
+            args.folder,
+            args.repo,
+            private=args.private,
+            revision=args.revision,
+            commit_message=args.commit_message,
         )
     except PushError as error:
         print(f"medicane-hf push: {error}", file=sys.stderr)

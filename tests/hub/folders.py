@@ -31,6 +31,8 @@ HEADS: dict[str, tuple[type, str, dict]] = {
         {"tracking_head": "heatmap", "patch_embedding": "conv"},
     ),
 }
+
+
 def tiny_config(**overrides) -> MedicaneVideoMAEConfig:
     """The tiny preset with 2 layers and this data's own statistics (not the placeholder defaults)."""
     settings = {"num_hidden_layers": 2, "image_mean": [0.3, 0.4, 0.5], "image_std": [0.2, 0.25, 0.3]}
@@ -63,5 +65,7 @@ def package_outputs(folders: dict[str, Path], video: np.ndarray) -> dict[str, di
         model = model_class.from_pretrained(folder)
         pixel_values = to_pixel_values(video, model.config.image_mean, model.config.image_std)
         results[name] = outputs(model, name, pixel_values)
-        results[f"{name}/encoder"] = outputs(MedicaneVideoMAEModel.from_pretrained(folder), "encoder", pixel_values)
+        results[f"{name}/encoder"] = outputs(
+            MedicaneVideoMAEModel.from_pretrained(folder), "encoder", pixel_values
+        )
     return results

@@ -41,7 +41,10 @@ def test_detection_card_metadata_and_text(folders: dict[str, Path], tmp_path: Pa
     folder = folders["detection"]
     (folder / "metrics.json").write_text(json.dumps(METRICS))
     data = synthetic_data(tmp_path / "data")
-    assert data.synthetic and data.clips == {"train": {"background": 8, "medicane": 2}, "test": {"background": 4, "medicane": 1}}
+    assert data.synthetic and data.clips == {
+        "train": {"background": 8, "medicane": 2},
+        "test": {"background": 4, "medicane": 1},
+    }
     path = write_folder_card(folder, "trained by a test", data, {"seed": 3}, base_model="org/encoder")
     card = ModelCard.load(path)
     meta = card.data
@@ -50,10 +53,16 @@ def test_detection_card_metadata_and_text(folders: dict[str, Path], tmp_path: Pa
     assert {"medicane", "videomae", "synthetic-data"} <= set(meta.tags)
     # model-index: exactly the finite metrics that were computed, not timings, not NaN
     results = {(r.dataset_split, r.metric_type): r.metric_value for r in meta.eval_results}
-    assert results == {("validation", "balanced_accuracy"): 0.75, ("test", "csi"): 0.25, ("test", "loss"): 0.5}
+    assert results == {
+        ("validation", "balanced_accuracy"): 0.75,
+        ("test", "csi"): 0.25,
+        ("test", "loss"): 0.5,
+    }
     text = card.text
     assert "not for real forecasts" in text
-    assert "| balanced_accuracy | 0.75 |  |" in text and "pod" not in text.split("## Results")[1].split("##")[0]
+    assert (
+        "| balanced_accuracy | 0.75 |  |" in text and "pod" not in text.split("## Results")[1].split("##")[0]
+    )
     assert "Aiolos (s1)" in text and "arXiv:2303.16727" in text and "Flaounas" in text
     assert "| seed | 3 |" in text and "0.3000, 0.4000, 0.5000" in text  # hyperparameters, the data contract
 
@@ -78,7 +87,9 @@ def test_tracking_and_converted_cards(folders: dict[str, Path]) -> None:
 
 
 def test_template_with_unknown_field_says_so_in_one_line(folders: dict[str, Path], tmp_path: Path) -> None:
-    (tmp_path / "detection.md").write_text("---\n{{ card_data }}\n---\n# {{ model_name }} {{ storm_count }}\n")
+    (tmp_path / "detection.md").write_text(
+        "---\n{{ card_data }}\n---\n# {{ model_name }} {{ storm_count }}\n"
+    )
     with pytest.raises(CardTemplateError) as caught:
         write_folder_card(folders["detection"], "x", template_dir=tmp_path)
     message = str(caught.value)

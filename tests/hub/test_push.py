@@ -35,8 +35,9 @@ class FakeHub:
         def create_branch(api, repo_id, branch, **kwargs):
             self.branches.append((repo_id, branch))
 
-        def upload_folder(api, *, repo_id, folder_path, revision=None, ignore_patterns=None, allow_patterns=None,
-                          **kwargs):
+        def upload_folder(
+            api, *, repo_id, folder_path, revision=None, ignore_patterns=None, allow_patterns=None, **kwargs
+        ):
             # upload_folder's own choice of files (its local step), then the commit it would make, recorded
             operations = api._prepare_upload_folder_additions(
                 folder_path, "", allow_patterns=allow_patterns,
@@ -46,7 +47,9 @@ class FakeHub:
             for op in operations:
                 assert isinstance(op, CommitOperationAdd)
                 source = op.path_or_fileobj
-                files[op.path_in_repo] = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
+                files[op.path_in_repo] = (
+                    Path(source).read_bytes() if isinstance(source, (str, Path)) else source
+                )
             self.commits.append({"repo_id": repo_id, "revision": revision, "files": files})
             return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/{repo_id}/commit/0"})()
 
@@ -70,7 +73,9 @@ def test_push_uploads_the_model_folder_and_it_loads_to_the_same_outputs(monkeypa
     (folder / "checkpoint-3").mkdir()
     (folder / "checkpoint-3" / "optimizer.pt").write_text("x")
     assert push.main([str(folder), "--repo", "org/medicane-detector", "--private", "--revision", "v1"]) == 0
-    assert hub.repos == [("org/medicane-detector", True)] and hub.branches == [("org/medicane-detector", "v1")]
+    assert hub.repos == [("org/medicane-detector", True)] and hub.branches == [
+        ("org/medicane-detector", "v1")
+    ]
     (commit,) = hub.commits
     assert commit["revision"] == "v1"
     assert set(commit["files"]) == FOLDER_FILES | {"README.md", "metrics.json"}

@@ -61,7 +61,13 @@ BLOCKED_LOADER = textwrap.dedent(
 def test_saved_folder_lists_its_code_and_every_auto_class(tmp_path: Path) -> None:
     folder = save_heads(tmp_path)["detection"]
     names = {p.name for p in folder.iterdir()}
-    code = {"modeling_medicane.py", "configuration_medicane.py", "masking.py", "video_processing_medicane.py", "pixels.py"}
+    code = {
+        "modeling_medicane.py",
+        "configuration_medicane.py",
+        "masking.py",
+        "video_processing_medicane.py",
+        "pixels.py",
+    }
     assert code <= names
     assert {"config.json", "model.safetensors", "video_preprocessor_config.json"} <= names
     config = json.loads((folder / "config.json").read_text())

@@ -18,7 +18,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_run_writes_cards_and_pushes_the_best_folder(monkeypatch, dataset_dir: Path, tmp_path: Path) -> None:
     hub = FakeHub(monkeypatch)
     out = tmp_path / "run"
-    flags = quick_flags(dataset_dir, out) + ["--push_to_hub", "--hub_model_id", "org/detector", "--hub_private_repo", "true"]
+    flags = quick_flags(dataset_dir, out) + [
+        "--push_to_hub",
+        "--hub_model_id",
+        "org/detector",
+        "--hub_private_repo",
+        "true",
+    ]
     assert run.main("detection", flags) == 0
     for name in ("best", "final"):
         card = ModelCard.load(out / name / "README.md")
@@ -36,7 +42,9 @@ def test_run_writes_cards_and_pushes_the_best_folder(monkeypatch, dataset_dir: P
     assert "balanced_accuracy" in test_rows
 
 
-def test_push_without_repo_id_is_refused_before_training(monkeypatch, dataset_dir: Path, tmp_path: Path, capfd) -> None:
+def test_push_without_repo_id_is_refused_before_training(
+    monkeypatch, dataset_dir: Path, tmp_path: Path, capfd
+) -> None:
     hub = FakeHub(monkeypatch)
     out = tmp_path / "run"
     assert run.main("detection", quick_flags(dataset_dir, out) + ["--push_to_hub"]) == 2
