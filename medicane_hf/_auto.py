@@ -16,12 +16,14 @@ after a bare ``import medicane_hf``.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import sys
-from collections.abc import Callable
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # importlib.abc alone costs more than the rest of `import medicane_hf`: duck-typed below
+    import importlib.abc
+    import importlib.machinery
+    from collections.abc import Callable
+    from types import ModuleType
 
 MODEL_TYPE = "medicane_videomae"
 
@@ -129,7 +131,7 @@ def _wrap_mappings(module: ModuleType) -> None:
         mapping._extra_content = _LazyEntries(mapping._extra_content, on_iteration=name in _ITERATED)
 
 
-class _HookedLoader(importlib.abc.Loader):
+class _HookedLoader:
     """A module's own loader, then `after` on the executed module."""
 
     def __init__(self, loader: importlib.abc.Loader, after: Callable[[ModuleType], None]) -> None:
@@ -147,7 +149,7 @@ class _HookedLoader(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-class _PostImportFinder(importlib.abc.MetaPathFinder):
+class _PostImportFinder:
     """Finds nothing itself: hooks `_wrap_mappings` onto the transformers auto modules when they are imported."""
 
     def find_spec(
