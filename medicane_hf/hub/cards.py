@@ -383,5 +383,7 @@ def write_folder_card(
         training_data=training_data,
         hyperparameters=hyperparameters or {},
         base_model=base_model,
+        # the Hub repo's name, else the run and folder (e.g. "detection-small/best")
+        model_name=model_id.split("/")[-1] if model_id else f"{folder.resolve().parent.name}/{folder.name}",
     )
     return write_card(folder, inputs, template_dir)

@@ -547,6 +547,9 @@ def _hyperparameters(args: ParsedArguments, plan: RunPlan) -> dict[str, Any]:
         "seed": training.seed,
         "processes": plan.world_size,
         "best model chosen on": f"validation {plan.metric_for_best_model}",
+        "clips used (train / validation / test)": (
+            f"{plan.num_train_clips} / {plan.num_validation_clips} / {plan.num_test_clips}"
+        ),
     }
 
 
