@@ -564,7 +564,6 @@ def share_run(
 
     Neither may lose a finished run: a card or push that fails is logged with what to run instead."""
     from medicane_hf.hub.cards import CardTemplateError, TrainingData, write_folder_card
-    from medicane_hf.hub.push import push_model_folder
 
     output_dir = Path(args.training.output_dir)
     start = args.model.model_name_or_path
@@ -582,8 +581,15 @@ def share_run(
             write_folder_card(folder, origin, data, _hyperparameters(args, plan), base_model, hub.repo_id if hub else None)
         except (CardTemplateError, OSError) as error:
             logger.warning("No model card in %s: %s", folder, error)
-    if hub is None:
-        return
+    if hub is not None:
+        push_run(output_dir, summary, hub)
+
+
+def push_run(output_dir: Path, summary: dict[str, Any], hub: HubSettings) -> None:
+    """Main process: push the run's chosen folder (the one its test metrics were computed with) to `hub`; a push
+    that fails is logged with the command that pushes it later."""
+    from medicane_hf.hub.push import push_model_folder
+
     chosen = output_dir / ("best" if summary.get("evaluated_model") == "best" else "final")
     try:
         push_model_folder(chosen, hub.repo_id, private=hub.private, revision=hub.revision)
@@ -647,7 +653,10 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     output_dir = Path(args.training.output_dir)
     decision = prepare_output_dir(task, args, recorded, plan.total_steps, vars(plan))
     if decision.finished:
-        return _report_finished(task, output_dir, decision, plan.total_steps)
+        summary = _report_finished(task, output_dir, decision, plan.total_steps)
+        if hub is not None and args.training.should_save:
+            push_run(output_dir, summary, hub)  # a finished run rerun with --push_to_hub: pushed, not retrained
+        return summary
     class_weights = None
     if task.class_weights:
         class_weights = parse_class_weights(

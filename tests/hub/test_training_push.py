@@ -40,6 +40,9 @@ def test_run_writes_cards_and_pushes_the_best_folder(monkeypatch, dataset_dir: P
     card = ModelCard.load(out / "best" / "README.md")
     test_rows = {r.metric_type for r in card.data.eval_results if r.dataset_split == "test"}
     assert "balanced_accuracy" in test_rows
+    # the same command again: the run is finished, nothing trains, the chosen folder is pushed again
+    assert run.main("detection", flags) == 0
+    assert len(hub.commits) == 2 and hub.commits[1]["files"] == commit["files"]
 
 
 def test_push_without_repo_id_is_refused_before_training(
