@@ -229,6 +229,7 @@ def test_python_snippets_run_unchanged(tmp_path: Path) -> None:
     for class_name, folder in loads:
         getattr(medicane_hf, class_name)(config).save_pretrained(tmp_path / folder)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    outputs = {}
     for snippet in snippets:
         result = subprocess.run(
             [sys.executable, "-c", snippet],
@@ -239,6 +240,8 @@ def test_python_snippets_run_unchanged(tmp_path: Path) -> None:
             timeout=300,
         )
         assert result.returncode == 0, result.stderr
-    # the README's last snippet prints the data contract the folder's config holds
-    assert "{0: 'background', 1: 'medicane'}" in result.stdout and "[0.49, 0.48, 0.4]" in result.stdout
-    assert "'width': 384" in result.stdout
+        outputs[snippet] = result.stdout
+    # the snippet that loads the detection model prints the data contract the folder's config holds
+    printed = next(out for snippet, out in outputs.items() if "MedicaneVideoMAEForDetection.from_pretrained" in snippet)
+    assert "{0: 'background', 1: 'medicane'}" in printed and "[0.49, 0.48, 0.4]" in printed
+    assert "'width': 384" in printed

@@ -90,7 +90,7 @@ def test_lora_adapter_is_small_and_rebuilds_the_fine_tuned_model(
     assert PeftConfig.from_pretrained(adapter).base_model_name_or_path == str(base_model)
     # the adapter (LoRA matrices and the head) is a small part of the full model folder
     full = _folder_bytes(best) - _folder_bytes(adapter)
-    assert _folder_bytes(adapter) < 0.35 * full, (_folder_bytes(adapter), full)
+    assert _folder_bytes(adapter) < 0.1 * full, (_folder_bytes(adapter), full)
 
     merged = model_class.from_pretrained(best).eval()
     base = model_class.from_pretrained(base_model, config=MedicaneVideoMAEConfig.from_pretrained(adapter))
