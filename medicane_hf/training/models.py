@@ -102,6 +102,11 @@ def check_model_source(source: str) -> None:
             f"{flag}: is a {model_type} model, not a VideoMAE (config.json model_type {model_type!r}; "
             f"expected one of {list(VIDEOMAE_MODEL_TYPES)})"
         )
+    if (path / "adapter_config.json").is_file() and not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise ModelSourceError(
+            f"{flag}: is a LoRA adapter folder, not a model; give the merged model beside it ({path.parent}), "
+            "or load the adapter onto its base with peft's PeftModel.from_pretrained"
+        )
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise ModelSourceError(
             f"{flag}: has a config.json but no weights (none of {', '.join(WEIGHT_FILES)}); was it copied "

@@ -17,6 +17,7 @@ from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, Medicane
 from medicane_hf.tasks import get_task
 from medicane_hf.training.adapters import ADAPTER_DIR
 from medicane_hf.training.arguments import ArgumentValueError, parse_stage_arguments, validate_arguments
+from medicane_hf.training.models import ModelSourceError, check_model_source
 from medicane_hf.training.resume import RESUME_FREE_KEYS, argument_differences
 from medicane_hf.training.run import main
 from tests.runs import quick_flags
@@ -110,6 +111,8 @@ def test_lora_adapter_is_small_and_rebuilds_the_fine_tuned_model(
             assert torch.equal(trained[key], start[key]), key
     counts = json.loads((tmp_path / "effective_settings.json").read_text())["parameters"]
     assert 0 < counts["trainable_share"] < 0.5
+    with pytest.raises(ModelSourceError, match="is a LoRA adapter folder, not a model; give the merged model"):
+        check_model_source(str(adapter))  # as --model_name_or_path of another run
 
 
 def test_lora_run_resumes_from_its_checkpoint(base_model, dataset_dir, tmp_path):
