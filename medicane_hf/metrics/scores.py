@@ -89,6 +89,7 @@ def tracking_scores(
     *,
     grid: SeviriGrid | Mapping[str, Any],
     baseline_xy: npt.ArrayLike | None = None,
+    radius_factors: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """The tracking metrics of training and inference (`medicane_hf.tasks.tracking_metrics`).
 
@@ -100,6 +101,8 @@ def tracking_scores(
         grid: the frames' pixel grid (``SeviriGrid`` or its ``to_dict()``, e.g. a model's ``config.grid``):
             what turns pixels into km.
         baseline_xy: ``[2]`` a constant guess (the train split's mean centre) measured beside the model.
+        radius_factors: ``{"0.5": f, "0.9": f}``, the 50 % / 90 % radius per unit of spread (a model's
+            ``config.tracking_radius_factors``, chosen on validation); None: the Gaussian's.
 
     Returns:
         count, mean / median / rms / p90 of the centre error in km and px, nonfinite_km / nonfinite_px; with a
@@ -116,5 +119,6 @@ def tracking_scores(
         if baseline.shape != (2,):
             raise ValueError(f"baseline_xy: expected one centre (x, y), got shape {baseline.shape}")
     offsets = TileOffsets(np.asarray(x0, dtype=np.float64), np.asarray(y0, dtype=np.float64))
-    context = MetricContext(grid=grid, baseline_xy=baseline)
+    factors = None if radius_factors is None else {str(k): float(v) for k, v in dict(radius_factors).items()}
+    context = MetricContext(grid=grid, baseline_xy=baseline, tracking_radius_factors=factors)
     return tracking_metrics(EvalPrediction(predictions=centre, label_ids=target), offsets, context).scalars

@@ -66,13 +66,14 @@ def test_tracking_module_gives_the_training_figures(tracking_module, dataset_dir
     predictions = np.column_stack([targets + rng.normal(0, 4, targets.shape), rng.uniform(1, 6, len(targets))])
     grid = read_dataset_contract(dataset_dir).grid
     baseline = targets.mean(axis=0)
+    factors = {"0.5": 1.4, "0.9": 2.6}  # a calibrated model's config.tracking_radius_factors
     # what a training run's metric function computes on the validation split (run.metric_context)
-    context = MetricContext(grid=SeviriGrid.from_dict(grid), baseline_xy=baseline)
+    context = MetricContext(grid=SeviriGrid.from_dict(grid), baseline_xy=baseline, tracking_radius_factors=factors)
     expected = tracking_metrics(EvalPrediction(predictions=predictions, label_ids=targets), validation, context)
     got = tracking_module.compute(
         predictions=predictions.tolist(), references=targets.tolist(),
         x0=offsets[:, 0].astype(int).tolist(), y0=offsets[:, 1].astype(int).tolist(),
-        grid=grid, baseline_xy=baseline.tolist(),
+        grid=grid, baseline_xy=baseline.tolist(), radius_factors=factors,
     )  # fmt: skip
     same_figures(got, expected.scalars)
     assert got["count"] == len(targets) > 10 and got["median_km"] > 0 and "coverage_90" in got

@@ -16,7 +16,7 @@ and batch inference. Each predicted and true centre (tile pixels) is moved into 
 turned into longitude / latitude with the frames' grid (Meteosat SEVIRI geostationary projection) and compared
 on the sphere (haversine, radius 6371.0088 km). Mean, median, root mean square and 90th percentile of the error
 in km and in pixels; with a predicted spread (sigma, px) the share of true centres inside the 50 % and 90 %
-radii (coverage_50, coverage_90); with a baseline centre the same statistics for that constant guess.
+radii (coverage_50, coverage_90: the Gaussian's radii, or the model's calibrated radius factors); with a baseline centre the same statistics for that constant guess.
 """
 
 _KWARGS_DESCRIPTION = """\
@@ -28,6 +28,8 @@ Args:
     grid (`dict`): the frames' pixel grid, SeviriGrid.to_dict() (a model's config.grid, or "grid" of the
         grid.json that medicane-hf synth writes); required: it turns pixels into km.
     baseline_xy (`list` of 2 `float`, optional): a constant guess (x, y) in tile pixels measured beside the model.
+    radius_factors (`dict`, optional): {"0.5": f, "0.9": f}, the 50 % / 90 % radius per unit of spread, a
+        model's config.tracking_radius_factors (chosen on validation); default: the Gaussian's.
 
 Returns:
     A dict of floats: count, mean_km, median_km, rms_km, p90_km, nonfinite_km, the same in px; with a spread
@@ -74,10 +76,12 @@ class MedicaneTracking(evaluate.Metric):
             ),
         )
 
-    def _compute(self, predictions, references, x0, y0, grid=None, baseline_xy=None):
+    def _compute(self, predictions, references, x0, y0, grid=None, baseline_xy=None, radius_factors=None):
         if grid is None:
             raise ValueError(
                 "grid: required, the frames' pixel grid as SeviriGrid.to_dict() (a model's config.grid): it "
                 "turns pixels into km"
             )
-        return tracking_scores(predictions, references, x0, y0, grid=grid, baseline_xy=baseline_xy)
+        return tracking_scores(
+            predictions, references, x0, y0, grid=grid, baseline_xy=baseline_xy, radius_factors=radius_factors
+        )
