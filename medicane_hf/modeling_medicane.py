@@ -385,9 +385,14 @@ class MedicaneVideoMAESelfAttention(VideoMAESelfAttention):
     def forward(self, hidden_states: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``[B, n, hidden]`` -> (context ``[B, n, hidden]``, attention probabilities or None)."""
         hidden_shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
-        queries = F.linear(hidden_states, self.query.weight, self.q_bias).view(hidden_shape).transpose(1, 2)
+        # query / value called as modules, so that an adapter wrapping them (peft LoRA) applies; their biases
+        # are q_bias / v_bias, added after
+        queries, values = self.query(hidden_states), self.value(hidden_states)
+        if self.q_bias is not None:
+            queries, values = queries + self.q_bias, values + self.v_bias
+        queries = queries.view(hidden_shape).transpose(1, 2)
         keys = self.key(hidden_states).view(hidden_shape).transpose(1, 2)
-        values = F.linear(hidden_states, self.value.weight, self.v_bias).view(hidden_shape).transpose(1, 2)
+        values = values.view(hidden_shape).transpose(1, 2)
 
         attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.attn_config._attn_implementation, eager_attention_forward

@@ -49,6 +49,7 @@ from medicane_hf.data.dataset_arrays import dataset_targets
 from medicane_hf.jsonable import jsonable
 from medicane_hf.processing_medicane import ContractMismatchError, DataContract, read_dataset_contract
 from medicane_hf.tasks import TASKS, FigureInputs, MetricContext, TaskSpec, get_task
+from medicane_hf.training.adapters import ADAPTER_DIR, load_saved_weights, parameter_counts
 from medicane_hf.training.arguments import (
     ArgumentFileError,
     ArgumentValueError,
@@ -108,6 +109,8 @@ class RunPlan:
     metric_for_best_model: str | None = None
     greater_is_better: bool | None = None
     resumed_from: str | None = None
+    # what the optimizer trains: {"trainable", "total", "trainable_share"} (adapters.parameter_counts)
+    parameters: dict[str, Any] = field(default_factory=dict)
     # what the run settled or changed on the user's behalf, each said in the log when it happened
     notes: list[str] = field(default_factory=list)
 
@@ -383,8 +386,7 @@ def make_trainer(
 
 
 def _load_weights_from(model: torch.nn.Module, folder: Path, model_class: type) -> None:
-    state = model_class.from_pretrained(folder).state_dict()
-    model.load_state_dict(state)
+    load_saved_weights(model, folder, model_class)  # a LoRA model takes the folder's adapter
 
 
 def calibrate_best(
@@ -449,6 +451,8 @@ def finish(
         calibration = calibrate_best(task, trainer, unwrapped, splits["validation"], context)
         if calibration and args.should_save:
             unwrapped.config.save_pretrained(best_dir)
+            if (best_dir / ADAPTER_DIR).is_dir():
+                unwrapped.config.save_pretrained(best_dir / ADAPTER_DIR)
     test_metrics, details = trainer.evaluate_with_details(splits["test"], metric_key_prefix="test")
     # the step tells a rerun that this folder's run is finished (`medicane_hf.training.resume`)
     summary = {"evaluated_model": evaluated, "global_step": trainer.state.global_step, **test_metrics}
@@ -671,6 +675,7 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
         label_smoothing=args.training.label_smoothing_factor,
         class_weights=class_weights,
     )
+    plan.parameters = parameter_counts(model)
     context = metric_context(task, contract, splits)
     plan.resumed_from = None if decision.checkpoint is None else str(decision.checkpoint)
     args.training.push_to_hub = False  # the finished run pushes its chosen folder (share_run), not the Trainer
