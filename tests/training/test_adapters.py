@@ -87,7 +87,14 @@ def test_lora_adapter_is_small_and_rebuilds_the_fine_tuned_model(
     assert main(stage, [*flags, "--lora_rank", "4", "--lora_target_modules", "query,value"]) == 0
     best = tmp_path / "best"
     adapter = best / ADAPTER_DIR
-    assert {p.name for p in adapter.iterdir()} == {"adapter_config.json", "adapter_model.safetensors", "config.json"}
+    # the adapter, its weights and the calibrated config (with the config's code, so it loads without this package);
+    # no model weights
+    assert {p.name for p in adapter.iterdir()} == {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "config.json",
+        "configuration_medicane.py",
+    }
     assert PeftConfig.from_pretrained(adapter).base_model_name_or_path == str(base_model)
     # the adapter (LoRA matrices and the head) is a small part of the full model folder
     full = _folder_bytes(best) - _folder_bytes(adapter)
