@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "medicane_hf.convert.command",
         "Old VideoMAE v2 .pth or HF VideoMAE -> save_pretrained folder.",
     ),
+    "predict-track": ("medicane_hf.tracking.command", "Frames -> detections, tracks, scores, map and animation."),
 }
 
 
