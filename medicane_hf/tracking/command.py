@@ -94,6 +94,9 @@ class PredictTrackArguments:
     pattern: str = DEFAULT_FRAME_PATTERN
     max_missing_frames: int = 0
     overwrite: bool = False
+    follow: bool = False
+    poll_seconds: float = 10.0
+    idle_exit_seconds: float | None = None
     animation: bool = True
     progress: bool = True
     no_arguments: bool = False
@@ -154,6 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="fill up to N missing frames of a clip with the nearest one (default 0: the hour is skipped)",
     )  # fmt: skip
     more.add_argument("--overwrite", action="store_true", help="replace an earlier run's files in --out")
+    live = parser.add_argument_group("follow mode (near-real-time)")
+    live.add_argument(
+        "--follow", action="store_true",
+        help="keep watching --frames: process each hour once its frames are there, update the files atomically; "
+        "restarted with the same command it resumes (ends at --end, after --idle-exit-seconds, or when killed)",
+    )  # fmt: skip
+    live.add_argument(
+        "--poll-seconds", type=float, default=10.0, help="with --follow: look for new frames this often"
+    )
+    live.add_argument(
+        "--idle-exit-seconds", type=float,
+        help="with --follow: stop (and draw the map and animation) when no new hour came for this long",
+    )  # fmt: skip
     more.add_argument("--no-animation", action="store_true", help="no animation.gif / .mp4")
     more.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -204,6 +220,10 @@ def parse_arguments(argv: list[str]) -> PredictTrackArguments:
         parser.error(f"give {', '.join(missing)} (no arguments at all: the embedded default)")
     if ns.batch_size < 1 or ns.max_missing_frames < 0:
         parser.error("--batch-size must be >= 1 and --max-missing-frames >= 0")
+    if not ns.follow and (ns.idle_exit_seconds is not None or ns.poll_seconds != 10.0):
+        parser.error("--poll-seconds and --idle-exit-seconds apply to --follow")
+    if ns.follow and ns.overwrite:
+        parser.error("--follow resumes what is in --out; --overwrite would throw it away (use another --out)")
     try:
         settings = TrackingSettings(
             threshold=ns.threshold,
@@ -225,6 +245,9 @@ def parse_arguments(argv: list[str]) -> PredictTrackArguments:
         pattern=ns.pattern,
         max_missing_frames=ns.max_missing_frames,
         overwrite=ns.overwrite,
+        follow=ns.follow,
+        poll_seconds=ns.poll_seconds,
+        idle_exit_seconds=ns.idle_exit_seconds,
         animation=not ns.no_animation,
         progress=not ns.no_progress,
     )
@@ -268,11 +291,19 @@ def read_truth(path: Path | None) -> pd.DataFrame | None:
     return read_tracks(path)
 
 
-def prepare_detector(
-    args: PredictTrackArguments, accelerator: Accelerator
-) -> tuple[HourlyDetector, Path, str]:
-    """Both models, the frames checked against both contracts and packed once; returns (detector, store folder,
-    where the grid came from)."""
+@dataclass
+class Models:
+    """The detector and tracker, their data contracts, and what the frames must be (checked against both)."""
+
+    detector: Any
+    tracker: Any
+    contracts: dict[str, DataContract]
+    expected: DataContract  # the frames' contract (grid, tiles, clip shape) both models accept
+    grid_source: str
+
+
+def load_models(args: PredictTrackArguments) -> Models:
+    """Both models, and the frames' grid and tiles checked against both contracts before anything is packed."""
     models = {stage: load_stage_model(stage, name) for stage, name in (("detection", args.detector),
                                                                        ("tracking", args.tracker))}  # fmt: skip
     contracts = {stage: DataContract.from_config(model.config) for stage, model in models.items()}
@@ -284,26 +315,38 @@ def prepare_detector(
         for stage in models
     }
     expected, grid_source = checked["detection"]
+    return Models(models["detection"], models["tracking"], contracts, expected, grid_source)
+
+
+def hourly_detector(
+    args: PredictTrackArguments,
+    models: Models,
+    accelerator: Accelerator,
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+) -> tuple[HourlyDetector, Path]:
+    """The frames of the hours `start`..`end` packed (``OUT/frames_dataset``, reused when unchanged) and read by
+    each model with its own statistics; returns (detector, store folder)."""
     store_dir = args.out / FRAMES_DATASET
     build_frames_dataset(
-        args.frames, store_dir, expected, start=args.start, end=args.end, pattern=args.pattern,
+        args.frames, store_dir, models.expected, start=start, end=end, pattern=args.pattern,
         max_missing_frames=args.max_missing_frames, progress=args.progress,
     )  # fmt: skip
-    period = "" if args.start is None and args.end is None else f" from {args.start} to {args.end}"
+    period = "" if start is None and end is None else f" from {start} to {end}"
     inputs = {}
-    for stage in models:
+    for stage, name in (("detection", args.detector), ("tracking", args.tracker)):
         task = get_task(stage)
         source = dataset_input(
-            task, store_dir, UNLABELLED_SPLIT, contracts[stage].normalization,
+            task, store_dir, UNLABELLED_SPLIT, models.contracts[stage].normalization,
             description=f"the frames in {args.frames}{period}",
         )  # fmt: skip
-        check_input(task, contracts[stage], source, names[stage], own_statistics=False)
+        check_input(task, models.contracts[stage], source, name, own_statistics=False)
         inputs[stage] = source
     detector = HourlyDetector(
-        models["detection"], models["tracking"], inputs["detection"], inputs["tracking"], accelerator,
+        models.detector, models.tracker, inputs["detection"], inputs["tracking"], accelerator,
         threshold=args.settings.threshold, batch_size=args.batch_size,
     )  # fmt: skip
-    return detector, store_dir, grid_source
+    return detector, store_dir
 
 
 def detect_hours(
@@ -355,7 +398,7 @@ def track_summaries(points: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _closing_lines(summary: dict[str, Any], out: Path, published: list[str]) -> str:
+def closing_lines(summary: dict[str, Any], out: Path, published: list[str]) -> str:
     hours = summary["hours"]
     lines = [
         f"\npredict-track: {hours['processed']} hours from {hours['first']} to {hours['last']}, "
@@ -397,66 +440,90 @@ def run(argv: list[str]) -> dict[str, Any]:
     if args.no_arguments:
         logger.warning("No arguments: the embedded default's held-out days with %s and %s into %s",
                        args.detector, args.tracker, args.out)  # fmt: skip
-    check_output_dir(args.out, args.overwrite, names=RESULT_FILES, flag="--out")
+    if not args.follow:  # follow mode resumes what is there
+        check_output_dir(args.out, args.overwrite, names=RESULT_FILES, flag="--out")
     truth = read_truth(args.tracks)
     accelerator = Accelerator()
-    detector, store_dir, grid_source = prepare_detector(args, accelerator)
+    models = load_models(args)
+    if args.follow:
+        from medicane_hf.tracking.follow import follow
+
+        return follow(args, models, accelerator, truth)
+    detector, store_dir = hourly_detector(args, models, accelerator, args.start, args.end)
     hours = detector.hours
     raw, hour_table = detect_hours(detector, hours, args.progress)
-    detections, hour_table, points = finish_tables(raw, hour_table, args.settings)
-    summary = build_summary(args, detector, hours, detections, points, truth, grid_source)
     folder = RunFolder(args.out, names=RESULT_FILES)
     try:
-        write_detections(detections, folder.path(DETECTIONS_FILE))
-        write_hours(hour_table, folder.path(HOURS_FILE))
-        write_track_file(points, folder.path(TRACKS_FILE))
-        in_period = None
-        if truth is not None:
-            times = truth["time"]
-            in_period = truth[(times >= hours[0]) & (times <= hours[-1])]
-        draw_map(points, in_period, detector.grid, folder.path(MAP_FILE))
-        if args.animation:
-            draw_animation(store_dir / "store", hours, detections, folder.staging)
-        summary["timing"] = {
-            "seconds": time.perf_counter() - started,
-            "model_forward_seconds": detector.forward_seconds,
-            "seconds_per_hour": (time.perf_counter() - started) / len(hours),
-        }
-        write_summary(summary, folder.path(SUMMARY_FILE))
+        summary = write_results(
+            args, models, folder.staging, raw, hour_table, truth, detector.grid, store_dir,
+            timing={"seconds": time.perf_counter() - started, "model_forward_seconds": detector.forward_seconds},
+        )  # fmt: skip
         published = folder.publish()
     except BaseException:
         folder.discard()
         raise
-    print(_closing_lines(summary, args.out, published), flush=True)
+    print(closing_lines(summary, args.out, published), flush=True)
+    return summary
+
+
+def write_results(
+    args: PredictTrackArguments,
+    models: Models,
+    folder: Path,
+    raw: pd.DataFrame,
+    hour_table: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    grid: SeviriGrid,
+    store_dir: Path | None,
+    *,
+    timing: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Merge, link and score `raw` detections of the hours in `hour_table`; write every file into `folder`
+    (each atomically; the map and animation only when `store_dir` is given); returns the summary."""
+    detections, hour_table, points = finish_tables(raw, hour_table, args.settings)
+    hours = pd.DatetimeIndex(hour_table["time"])
+    summary = build_summary(args, models, hours, detections, points, truth, grid)
+    write_detections(detections, folder / DETECTIONS_FILE)
+    write_hours(hour_table, folder / HOURS_FILE)
+    write_track_file(points, folder / TRACKS_FILE)
+    if store_dir is not None:
+        in_period = None
+        if truth is not None:
+            times = truth["time"]
+            in_period = truth[(times >= hours[0]) & (times <= hours[-1])]
+        draw_map(points, in_period, grid, folder / MAP_FILE)
+        if args.animation:
+            draw_animation(store_dir / "store", hours, detections, folder)
+    if timing is not None:
+        summary["timing"] = {**timing, "seconds_per_hour": timing["seconds"] / max(len(hours), 1)}
+    write_summary(summary, folder / SUMMARY_FILE)
     return summary
 
 
 def build_summary(
     args: PredictTrackArguments,
-    detector: HourlyDetector,
+    models: Models,
     hours: pd.DatetimeIndex,
     detections: pd.DataFrame,
     points: pd.DataFrame,
     truth: pd.DataFrame | None,
-    grid_source: str,
+    grid: SeviriGrid,
 ) -> dict[str, Any]:
     """``summary.json``: inputs, settings, what was found, the tracks and (with truth) the scores."""
-    grid: SeviriGrid = detector.grid
     return {
         "detector": args.detector,
         "tracker": args.tracker,
         "frames": str(args.frames),
-        "grid": grid_source,
+        "grid": models.grid_source,
         "period": {"start": args.start, "end": args.end},
         "settings": args.settings.to_dict(),
-        "threshold_rule": threshold_rule(args.settings.threshold, detector.detector.config),
+        "threshold_rule": threshold_rule(args.settings.threshold, models.detector.config),
         "merge_rule": "complete linkage of haversine distances cut at merge_radius_km; the most confident wins",
         "hours": {
             "processed": len(hours),
-            "first": hours[0],
-            "last": hours[-1],
-            "tiles_per_hour": len(detector.clips) // len(hours),
-        },  # fmt: skip
+            "first": hours[0] if len(hours) else None,
+            "last": hours[-1] if len(hours) else None,
+        },
         "detections": int(len(detections)),
         "storm_centres": int(detections["kept"].sum()),
         "tracks": track_summaries(points),

@@ -128,9 +128,9 @@ def track_points(detections: pd.DataFrame) -> pd.DataFrame:
             "detection_id": kept["detection_id"].astype(str),
         }
     ).sort_values(["storm_id", "time"], kind="stable")
-    span = points.groupby("storm_id")["time"].agg(["min", "max"])
-    points["window_start"] = points["storm_id"].map(span["min"])
-    points["window_end"] = points["storm_id"].map(span["max"])
+    times = points.groupby("storm_id")["time"]
+    points["window_start"] = times.transform("min").astype("datetime64[ns]")
+    points["window_end"] = times.transform("max").astype("datetime64[ns]")
     return points[[*TRACK_COLUMNS, *TRACK_EXTRA_COLUMNS]].reset_index(drop=True)
 
 

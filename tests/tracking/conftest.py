@@ -52,3 +52,21 @@ def fresh_accelerate_state():
     from accelerate.state import AcceleratorState
 
     AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def run_argv(models: dict[str, Path], frames: Path, out: Path, *more: str) -> list[str]:
+    """predict-track's command line on the test hours."""
+    return ["--detector", str(models["detection"]), "--tracker", str(models["tracking"]), "--frames", str(frames),
+            "--out", str(out), "--start", START, "--end", END, "--no-progress", *more]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def batch_run(tiny_models, dataset_dir, tmp_path_factory) -> Path:
+    """Every tile a detection (--threshold 0), scored against the basin's tracks."""
+    out = tmp_path_factory.mktemp("predict-track") / "run"
+    source = dataset_dir / "source"
+    more = ("--tracks", str(source / "tracks.csv"), "--threshold", "0", "--min-duration-hours", "2")
+    from medicane_hf.cli import main as cli_main
+
+    assert cli_main(["predict-track", *run_argv(tiny_models, source / "frames", out, *more)]) == 0
+    return out

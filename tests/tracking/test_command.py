@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import END, HOURS, START
+from conftest import END, HOURS, START, run_argv
 from PIL import Image
 
-from medicane_hf.cli import main as cli_main
 from medicane_hf.data.tracks import read_tracks
 from medicane_hf.inference.command import main as infer_main
 from medicane_hf.tracking.command import main
@@ -22,9 +20,7 @@ from medicane_hf.tracking.tables import read_detections
 FILES = ("detections.csv", "hours.csv", "tracks.csv", "summary.json", "map.png", "animation.gif")
 
 
-def argv(models: dict[str, Path], frames: Path, out: Path, *more: str) -> list[str]:
-    return ["--detector", str(models["detection"]), "--tracker", str(models["tracking"]), "--frames", str(frames),
-            "--out", str(out), "--start", START, "--end", END, "--no-progress", *more]  # fmt: skip
+argv = run_argv
 
 
 def error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -33,16 +29,6 @@ def error_line(capsys: pytest.CaptureFixture[str]) -> str:
     lines = [line for line in err.splitlines() if line.startswith("medicane-hf predict-track: error: ")]
     assert len(lines) == 1, err
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def batch_run(tiny_models, dataset_dir, tmp_path_factory) -> Path:
-    """Every tile a detection (--threshold 0), scored against the basin's tracks."""
-    out = tmp_path_factory.mktemp("predict-track") / "run"
-    source = dataset_dir / "source"
-    more = ("--tracks", str(source / "tracks.csv"), "--threshold", "0", "--min-duration-hours", "2")
-    assert cli_main(["predict-track", *argv(tiny_models, source / "frames", out, *more)]) == 0
-    return out
 
 
 def test_every_output_is_written_and_consistent(batch_run, dataset_dir) -> None:
@@ -149,3 +135,26 @@ def test_no_arguments_without_the_models_names_the_training_commands(tmp_path, m
     assert main([]) == 2
     line = error_line(capsys)
     assert "scripts/train_classification.py" in line and "scripts/train_tracking.py" in line
+
+
+@pytest.mark.slow
+def test_no_arguments_runs_the_held_out_days_as_the_demo_does(tiny_models, dataset_dir, tmp_path, monkeypatch,
+                                                               capsys) -> None:  # fmt: skip
+    from medicane_hf import demo
+    from medicane_hf.data.index import load_index
+    from medicane_hf.tracking.command import run
+
+    monkeypatch.chdir(tmp_path)
+    for stage in ("detection", "tracking"):  # where the no-argument training runs leave their best models
+        shutil.copytree(tiny_models[stage], tmp_path / "outputs" / f"{stage}-tiny-default" / "best")
+    summary = run([])
+    held_out = pd.to_datetime(pd.Series(load_index(dataset_dir)["test"]["end_time"]))
+    out = tmp_path / "outputs" / "predict-track-default"
+    hours = pd.read_csv(out / "hours.csv", parse_dates=["time"])["time"]
+    assert hours.min() >= held_out.min() and hours.max() == held_out.max()
+    assert set(hours) == set(held_out)  # the hours of the test split's clips, no other
+    assert summary["truth"] == str(dataset_dir / "source" / "tracks.csv") and summary["scores"] is not None
+    assert all((out / name).is_file() for name in FILES)
+    line = demo.track_line(summary)
+    assert f"of {len(summary['scores']['storms'])} true storms found" in line
+    assert "map: " in capsys.readouterr().out
