@@ -11,7 +11,9 @@ export TOKENIZERS_PARALLELISM ?= false
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch first, pinned, so that nothing later pulls a different build
+	# torch first, pinned, so that nothing later pulls a different build. torchvision is not ours (no module
+	# here imports it) but timm's: timm requires it and imports it with timm.layers; pinned beside torch so
+	# that timm's install does not choose a torchvision built for another torch
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medicane_hf import _auto
 from medicane_hf._lazy import lazy_getattr
 
 __version__ = "0.1.0"
@@ -13,9 +14,14 @@ _LAZY = {
     "MedicaneVideoMAEForPreTraining": "medicane_hf.modeling_medicane",
     "MedicaneVideoMAEForDetection": "medicane_hf.modeling_medicane",
     "MedicaneVideoMAEForTracking": "medicane_hf.modeling_medicane",
+    "MedicaneVideoProcessor": "medicane_hf.video_processing_medicane",
     "SeviriGrid": "medicane_hf.data.geo",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
+
+# transformers' Auto classes (AutoConfig, AutoModel, ..., AutoVideoProcessor) know this package's models from here
+# on, without importing transformers now: the classes are registered when an Auto class first asks for one.
+_auto.install()

@@ -19,6 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "medicane_hf.convert.command",
         "Old VideoMAE v2 .pth or HF VideoMAE -> save_pretrained folder.",
     ),
+    "push": ("medicane_hf.hub.push", "Push a model folder (code, weights, processor, card) to a Hub repo."),
+    "predict-track": ("medicane_hf.tracking.command", "Frames -> detections, tracks, scores, map and animation."),
 }
 
 

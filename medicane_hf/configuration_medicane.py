@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from transformers import AutoConfig, VideoMAEConfig
+from transformers import VideoMAEConfig
 
 DEFAULT_ID2LABEL: dict[int, str] = {0: "background", 1: "medicane"}
 THREE_CLASS_ID2LABEL: dict[int, str] = {0: "background", 1: "medicane", 2: "neighbouring"}
@@ -425,6 +425,8 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
             )
 
 
-AutoConfig.register(MedicaneVideoMAEConfig.model_type, MedicaneVideoMAEConfig, exist_ok=True)
+# save_pretrained copies this file beside config.json and names it in the auto_map (loading without this package);
+# with the package installed, `import medicane_hf` registers the class with AutoConfig (medicane_hf._auto).
+MedicaneVideoMAEConfig.register_for_auto_class()
 
 __all__ = ["DEFAULT_ID2LABEL", "PRESETS", "THREE_CLASS_ID2LABEL", "MedicaneVideoMAEConfig"]

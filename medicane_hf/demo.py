@@ -9,7 +9,10 @@ Runs, in order, what a user would run by hand:
 4. ``scripts/train_tracking.py`` with no arguments (starts from 2.'s best model);
 5. ``scripts/infer_classification.py`` and ``scripts/infer_tracking.py`` with no arguments: batch
    inference of the best detector and tracker on the test split, the metrics beside the
-   constant-guess baseline, and where every output is.
+   constant-guess baseline, and where every output is;
+6. ``medicane-hf predict-track`` with no arguments: the product on the held-out days' frames with the
+   models just trained, scored against the basin's tracks (POD, FAR, centre errors, each true storm), and
+   the paths of the map and the animation.
 
 Usage: ``python -m medicane_hf.demo [--output-dir DIR]`` (default ``outputs/``).
 """
@@ -49,6 +52,17 @@ def _summary_line(stage: str, metrics: dict) -> str:
     return f"{stage:<15} " + ", ".join(parts)
 
 
+def track_line(summary: dict) -> str:
+    """Step 6's scores in one line: hourly POD / FAR, centre error, storms found, false tracks."""
+    scores = summary["scores"]
+    error = scores["centre_error_km"]
+    return (
+        f"{len(summary['tracks'])} tracks; POD {scores['pod']:.3f}, FAR {scores['far']:.3f} (within "
+        f"{scores['match_radius_km']:g} km), centre error median {error['median']:.1f} km; "
+        f"{scores['storms_found']} of {len(scores['storms'])} true storms found, {scores['false_tracks']} false tracks"
+    )
+
+
 def infer_all() -> dict[str, dict]:
     """Step 5: each inference script with no arguments (the test split, the no-argument training runs' best
     models; each prints its closing lines); returns ``{stage: metrics.json content}``."""
@@ -73,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from medicane_hf.data.synthetic.default import ensure_default_dataset
     from medicane_hf.tasks import TASKS
+    from medicane_hf.tracking.command import DEFAULT_OUT
     from medicane_hf.training.run import run
 
-    _banner("1/5  synthetic basin -> frame store + clip index (medicane-hf synth, medicane-hf build-dataset)")
+    _banner("1/6  synthetic basin -> frame store + clip index (medicane-hf synth, medicane-hf build-dataset)")
     dataset_dir = ensure_default_dataset()
     info = json.loads((dataset_dir / "dataset_info.json").read_text())
     print(f"dataset: {dataset_dir}")
@@ -83,13 +98,19 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, dict] = {}
     for number, stage in enumerate(STAGES, start=2):
-        _banner(f"{number}/5  {stage}: scripts/{TASKS[stage].script} (no arguments: the embedded default)")
+        _banner(f"{number}/6  {stage}: scripts/{TASKS[stage].script} (no arguments: the embedded default)")
         results[stage] = run(stage, [])
 
     _banner(
-        "5/5  batch inference on the test split: scripts/infer_classification.py, scripts/infer_tracking.py"
+        "5/6  batch inference on the test split: scripts/infer_classification.py, scripts/infer_tracking.py"
     )
     inferred = infer_all()
+
+    _banner("6/6  the product on the held-out days: medicane-hf predict-track (no arguments: the embedded default)")
+    from medicane_hf.tracking.command import run as predict_track
+
+    print("\n$ medicane-hf predict-track", flush=True)
+    tracked = predict_track([])
 
     _banner(f"demo done in {time.time() - started:.0f} s: test-split figures of the best models")
     for stage in STAGES:
@@ -99,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\nBatch inference (each beside the constant guess where the stage has one):")
     for stage, metrics in inferred.items():
         print(f"{stage:<15} {summary_line(TASKS[stage], metrics)}")
+    print("\nPredict and track on the held-out days (the true storms beside what was found):")
+    print(f"  {track_line(tracked)}")
     print("\nOutputs (models, logs, TensorBoard runs, figures; inference/: predictions, metrics, plots):")
     for stage in STAGES:
         print(f"  {TASKS[stage].default_output_dir().resolve()}")
+    print(f"  {DEFAULT_OUT.resolve()}  (predict-track: detections, tracks, summary; map.png, animation.gif)")
     print("The tiny model and the short schedules are for a quick look; see README.md for real runs.")
     return 0
 

@@ -6,7 +6,9 @@ transformers' VideoMAE lacks it:
 
 * VideoMAE v2's separate ``q_bias`` / ``v_bias`` parameters (the key names of VideoMAE v2 checkpoints and of
   docs/DESIGN.md; transformers 5 keeps them inside ``query.bias`` / ``value.bias`` and renames on load);
-* stochastic depth (DropPath from timm on both residual branches, rising linearly over depth);
+* stochastic depth (`DropPath` on both residual branches, rising linearly over depth): timm's, in a few lines, so
+  that a model folder's copy of this file needs no timm (transformers' own ``drop_path`` draws its random numbers
+  differently, ``floor(keep + rand)``, and would change training runs with a given seed);
 * the fixed sin-cos position table as a non-persistent buffer (not rebuilt in numpy each call), interpolated
   over the (time, row, column) grid for other tile sizes;
 * dual masking for pre-training: the encoder sees visible tokens only, the decoder sees visible tokens plus mask
@@ -24,28 +26,28 @@ between heads: ``videomae.embeddings.patch_embeddings.projection.*``,
 ``mask_token``, ``decoder.decoder_layers.{i}.*``, ``decoder.norm``, ``decoder.head`` as transformers'
 ``VideoMAEForPreTraining`` does.
 
-Auto classes: importing this module registers the config with ``AutoConfig`` and the models with ``AutoModel``
-(encoder), ``AutoModelForPreTraining`` and ``AutoModelForVideoClassification`` (detection). transformers has no
-Auto class for a regression head on video, so tracking models load with
-``MedicaneVideoMAEForTracking.from_pretrained``.
+Sharing: every class is registered for its Auto class (`register_for_auto_class`), so ``save_pretrained`` copies
+this file, its relative imports (``configuration_medicane.py``, ``masking.py``) and an ``auto_map`` into the folder;
+``save_pretrained`` also writes the video processor (`MedicaneVideoProcessor`, with ``pixels.py``) and sets the
+``auto_map`` of every class (`AUTO_MAP`), so that any folder loads with ``trust_remote_code=True`` and nothing but
+torch and transformers: ``AutoModel`` (encoder), ``AutoModelForPreTraining``, ``AutoModelForVideoClassification``
+(detection), ``AutoModelForKeypointDetection`` (tracking: one key point, the centre). Hence this file imports only
+torch, transformers and its relative modules. With the package installed, ``import medicane_hf`` registers the
+same classes with those Auto classes (`medicane_hf._auto`), and no remote code runs.
 
 Token order and masks follow the contract in `medicane_hf.masking`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from timm.layers import DropPath
 from torch import nn
-from transformers import (
-    AutoModel,
-    AutoModelForPreTraining,
-    AutoModelForVideoClassification,
-    PreTrainedModel,
-)
+from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput
@@ -383,9 +385,14 @@ class MedicaneVideoMAESelfAttention(VideoMAESelfAttention):
     def forward(self, hidden_states: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``[B, n, hidden]`` -> (context ``[B, n, hidden]``, attention probabilities or None)."""
         hidden_shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
-        queries = F.linear(hidden_states, self.query.weight, self.q_bias).view(hidden_shape).transpose(1, 2)
+        # query / value called as modules, so that an adapter wrapping them (peft LoRA) applies; their biases
+        # are q_bias / v_bias, added after
+        queries, values = self.query(hidden_states), self.value(hidden_states)
+        if self.q_bias is not None:
+            queries, values = queries + self.q_bias, values + self.v_bias
+        queries = queries.view(hidden_shape).transpose(1, 2)
         keys = self.key(hidden_states).view(hidden_shape).transpose(1, 2)
-        values = F.linear(hidden_states, self.value.weight, self.v_bias).view(hidden_shape).transpose(1, 2)
+        values = values.view(hidden_shape).transpose(1, 2)
 
         attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.attn_config._attn_implementation, eager_attention_forward
@@ -413,6 +420,29 @@ class MedicaneVideoMAEAttention(VideoMAEAttention):
         nn.Module.__init__(self)
         self.attention = MedicaneVideoMAESelfAttention(config, attn_config)
         self.output = VideoMAESelfOutput(config)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample (timm's ``DropPath``, ``scale_by_keep=True``): in training, zero a sample's
+    branch with probability `drop_prob` and scale the kept ones by ``1 / (1 - drop_prob)``; identity in eval.
+    ``[B, ...]`` -> ``[B, ...]``. The same random draws as timm's (one ``bernoulli_`` per sample)."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep_prob = 1 - self.drop_prob
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+        random_tensor = x.new_empty(shape).bernoulli_(keep_prob)
+        if keep_prob > 0.0:
+            random_tensor.div_(keep_prob)
+        return x * random_tensor
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={round(self.drop_prob, 3):0.3f}"
 
 
 class MedicaneVideoMAELayer(VideoMAELayer):
@@ -528,6 +558,16 @@ class MedicaneVideoMAEPreTrainedModel(PreTrainedModel):
             # equal scores: attention pooling starts out as mean pooling
             init.zeros_(module.weight)
             init.zeros_(module.bias)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        """transformers' ``save_pretrained`` (config, weights, this code and its ``auto_map``), with the ``auto_map``
+        of every Auto class (`AUTO_MAP`) and the video processor of the model's data contract beside them."""
+        from .video_processing_medicane import MedicaneVideoProcessor
+
+        self.config.auto_map = dict(AUTO_MAP)
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            MedicaneVideoProcessor.from_model_config(self.config).save_pretrained(save_directory)
 
     def _pooled_embeddings(
         self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None, **kwargs
@@ -1113,11 +1153,25 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
         )
 
 
-AutoModel.register(MedicaneVideoMAEConfig, MedicaneVideoMAEModel, exist_ok=True)
-AutoModelForPreTraining.register(MedicaneVideoMAEConfig, MedicaneVideoMAEForPreTraining, exist_ok=True)
-AutoModelForVideoClassification.register(MedicaneVideoMAEConfig, MedicaneVideoMAEForDetection, exist_ok=True)
+# Which Auto class loads which class, in every saved folder's config.json (the model's own one and the others, so
+# that e.g. AutoModel gives the encoder of a detector folder).
+AUTO_CLASSES: dict[str, type[MedicaneVideoMAEPreTrainedModel]] = {
+    "AutoModel": MedicaneVideoMAEModel,
+    "AutoModelForPreTraining": MedicaneVideoMAEForPreTraining,
+    "AutoModelForVideoClassification": MedicaneVideoMAEForDetection,
+    "AutoModelForKeypointDetection": MedicaneVideoMAEForTracking,
+}
+AUTO_MAP: dict[str, str] = {
+    "AutoConfig": "configuration_medicane.MedicaneVideoMAEConfig",
+    **{auto: f"modeling_medicane.{model_class.__name__}" for auto, model_class in AUTO_CLASSES.items()},
+}
+for _auto_class, _model_class in AUTO_CLASSES.items():
+    _model_class.register_for_auto_class(_auto_class)
 
 __all__ = [
+    "AUTO_CLASSES",
+    "AUTO_MAP",
+    "DropPath",
     "MedicaneVideoMAEDetectionOutput",
     "MedicaneVideoMAEForDetection",
     "MedicaneVideoMAEForPreTraining",

@@ -16,15 +16,17 @@ From frames to model input, for training and inference alike:
    ``[T, C, H, W]`` / ``[B, T, C, H, W]``, scaled to 0..1, optionally augmented in 0..1 units, normalised.
 
 `frames_to_pixel_values` does both for every tile of the layout. The torch datasets, training and batch inference
-(`medicane_hf.inference`) use this module; a transformers video processor (issue 13) will build on it. It imports
-neither `medicane_hf.training` nor the model code.
+(`medicane_hf.inference`) use this module, and so does the video processor saved with every model
+(`medicane_hf.video_processing_medicane`): `to_pixel_values` lives in `medicane_hf.pixels` (numpy and torch only, so
+that a model folder's copy runs without this package) and is re-exported here. It imports neither
+`medicane_hf.training` nor the model code.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,7 @@ import numpy as np
 import torch
 
 from medicane_hf.data.clips import CLASS_NAMES, ClipSettings, TileLayout
+from medicane_hf.pixels import ArrayOrTensor, clip_to_tensor, normalize, to_pixel_values
 
 if TYPE_CHECKING:
     from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
@@ -66,9 +69,6 @@ INPUT_FIELDS = ("num_frames", "frame_interval_minutes", "image_size", "num_chann
 """What inference checks new input against (`CONTRACT_FIELDS` but the normalisation): the clips' shape and geometry.
 The normalisation is the model's own and is applied to any input (new frames have no statistics of their own
 that could count, and a dataset folder's describe other data than the model was trained on)."""
-
-Transform = Callable[[torch.Tensor], torch.Tensor]
-ArrayOrTensor = np.ndarray | torch.Tensor
 
 
 class ContractMismatchError(ValueError):
@@ -257,57 +257,6 @@ def read_dataset_contract(dataset_dir: str | os.PathLike[str]) -> DataContract:
 
 
 # ---------------------------------------------------------------------------------------------- pixels
-
-
-def clip_to_tensor(clips: ArrayOrTensor) -> torch.Tensor:
-    """uint8 ``[T, H, W, C]`` or ``[B, T, H, W, C]`` -> float32 ``[T, C, H, W]`` / ``[B, T, C, H, W]`` in 0..1."""
-    if isinstance(clips, np.ndarray):
-        # torch.as_tensor refuses negative strides (flipped or sliced views): copy those once
-        clips = torch.as_tensor(np.ascontiguousarray(clips))
-    tensor = torch.as_tensor(clips)
-    if tensor.ndim not in (4, 5):
-        raise ValueError(
-            f"expected a clip [T, H, W, C] or a batch [B, T, H, W, C], got shape {tuple(tensor.shape)}"
-        )
-    if tensor.dtype != torch.uint8:
-        # a float clip would be divided by 255 a second time: say so instead of returning a black clip
-        raise ValueError(f"expected uint8 pixels (0..255), got {tensor.dtype}")
-    lead = tuple(range(tensor.ndim - 4))
-    t, h, w, c = (tensor.ndim - 4 + i for i in range(4))
-    return tensor.permute(*lead, t, c, h, w).to(torch.float32).div_(255.0).contiguous()
-
-
-def normalize(video: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``(video - mean) / std`` per channel; ``video`` is float ``[..., C, H, W]`` in 0..1 units."""
-    channels = video.shape[-3]
-    if len(mean) != channels or len(std) != channels:
-        raise ValueError(f"normalisation has {len(mean)}/{len(std)} values for a {channels}-channel clip")
-    m = torch.as_tensor(mean, dtype=video.dtype).view(-1, 1, 1)
-    s = torch.as_tensor(std, dtype=video.dtype).view(-1, 1, 1)
-    return (video - m) / s
-
-
-def to_pixel_values(
-    clips: ArrayOrTensor,
-    image_mean: Sequence[float],
-    image_std: Sequence[float],
-    transform: Transform | None = None,
-) -> torch.Tensor:
-    """uint8 clips -> the models' ``pixel_values``: normalised float32, channels before height and width.
-
-    Args:
-        clips: uint8 ``[T, H, W, C]`` (one clip) or ``[B, T, H, W, C]`` (a batch), numpy or torch.
-        image_mean, image_std: per-channel statistics, 0..1 units (a contract's or config's).
-        transform: applied to each clip as float ``[T, C, H, W]`` in 0..1 units before normalisation
-            (augmentation, `medicane_hf.data.transforms`).
-
-    Returns:
-        float32 ``[T, C, H, W]`` or ``[B, T, C, H, W]``: ``(pixel / 255 - image_mean) / image_std``.
-    """
-    video = clip_to_tensor(clips)
-    if transform is not None:
-        video = transform(video) if video.ndim == 4 else torch.stack([transform(clip) for clip in video])
-    return normalize(video, image_mean, image_std)
 
 
 def cut_tiles(frames: ArrayOrTensor, offsets: Sequence[tuple[int, int]], tile_size: int) -> ArrayOrTensor:

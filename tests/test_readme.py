@@ -15,6 +15,7 @@ A README line of another kind fails the test: add how to check it here.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -228,7 +229,8 @@ def test_python_snippets_run_unchanged(tmp_path: Path) -> None:
     assert ("MedicaneVideoMAEForDetection", "outputs/detection-small/best") in loads
     for class_name, folder in loads:
         getattr(medicane_hf, class_name)(config).save_pretrained(tmp_path / folder)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    printed = {}
     for snippet in snippets:
         result = subprocess.run(
             [sys.executable, "-c", snippet],
@@ -239,6 +241,12 @@ def test_python_snippets_run_unchanged(tmp_path: Path) -> None:
             timeout=300,
         )
         assert result.returncode == 0, result.stderr
-    # the README's last snippet prints the data contract the folder's config holds
-    assert "{0: 'background', 1: 'medicane'}" in result.stdout and "[0.49, 0.48, 0.4]" in result.stdout
-    assert "'width': 384" in result.stdout
+        printed[snippet] = result.stdout
+    # the package snippet prints the data contract the folder's config holds
+    (contract_out,) = [out for snippet, out in printed.items() if "model.config.id2label" in snippet]
+    assert "{0: 'background', 1: 'medicane'}" in contract_out and "[0.49, 0.48, 0.4]" in contract_out
+    assert "'width': 384" in contract_out
+    # the Sharing snippet (transformers alone, the folder's own code) prints one clip's two probabilities
+    (shared_out,) = [out for snippet, out in printed.items() if "trust_remote_code=True" in snippet]
+    probabilities = json.loads(shared_out.strip().splitlines()[-1])
+    assert len(probabilities) == 1 and abs(sum(probabilities[0]) - 1) < 1e-5

@@ -205,10 +205,18 @@ def _position_notes(translation: Translation, config: Any) -> list[str]:
 
 
 def save_conversion(model: PreTrainedModel, report: ConversionReport, out_dir: str | Path) -> Path:
-    """``save_pretrained(out_dir)`` and write the report beside it; returns the folder."""
+    """``save_pretrained(out_dir)`` (weights, config, the code and video processor for loading anywhere), a model
+    card (``README.md``, `medicane_hf.hub.cards`) and the report beside them; returns the folder."""
+    from medicane_hf.hub.cards import CardTemplateError, write_folder_card
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
+    origin = f"converted by `medicane-hf convert` from {Path(report.source).name} ({report.source_format} weights)"
+    try:
+        write_folder_card(out, origin)
+    except CardTemplateError as error:  # the weights are converted: say why there is no card, keep them
+        report.notes.append(f"no model card: {error}")
     report.output_dir = str(out)
     report.save(out / REPORT_NAME)
     return out

@@ -457,13 +457,14 @@ def read_tracks(path: str | os.PathLike[str], layout: str = "auto") -> pd.DataFr
     return _finish(df)
 
 
-def write_tracks(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+def write_tracks(df: pd.DataFrame, path: str | os.PathLike[str], extra_columns: Sequence[str] = ()) -> None:
     """Write a tidy table in the ``tracks`` layout, which ``read_tracks`` reads back identically.
 
     Columns: ``time,start_time,end_time,lon,lat,name,storm_id,source`` (+ ``pressure`` when
-    ``df`` has it); times as ``YYYY-mm-dd HH:MM:SS``; floats at full precision.
+    ``df`` has it, + `extra_columns` of ``df`` as they are, e.g. predict-track's probability, which
+    ``read_tracks`` ignores); times as ``YYYY-mm-dd HH:MM:SS``; floats at full precision.
     """
-    missing = [c for c in TRACK_COLUMNS if c not in df]
+    missing = [c for c in (*TRACK_COLUMNS, *extra_columns) if c not in df]
     if missing:
         raise ValueError(f"write_tracks: the table lacks column(s) {missing}; expected {TRACK_COLUMNS}")
     out = pd.DataFrame(
@@ -480,6 +481,8 @@ def write_tracks(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     )
     if "pressure" in df:
         out["pressure"] = df["pressure"].astype(np.float64)
+    for column in extra_columns:
+        out[column] = df[column].to_numpy()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(path, index=False)

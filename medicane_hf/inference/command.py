@@ -34,9 +34,9 @@ from medicane_hf.inference.inputs import (
     InferenceInput,
     InputError,
     build_frames_dataset,
-    contract_problems,
+    check_frames,
+    check_input,
     dataset_input,
-    frames_contract,
 )
 from medicane_hf.inference.loading import ModelFolderError, load_model
 from medicane_hf.inference.metrics import (
@@ -286,15 +286,13 @@ def _input(
     task: TaskSpec, args: InferenceArguments, model: DataContract, accelerator: Accelerator
 ) -> InferenceInput:
     """The input, checked against the model's contract (frames: checked before they are packed, too)."""
-    fields = task.inference.contract_fields
     if args.frames is None:
         source = dataset_input(
             task, args.dataset_dir, args.split, model.normalization, max_clips=args.max_clips
         )
     else:
-        expected, grid_source = frames_contract(args.frames, model)
-        _refuse_differences(
-            contract_problems(model, expected, fields)[0], f"the frames in {args.frames}", args
+        expected, grid_source = check_frames(
+            args.frames, model, task.inference.contract_fields, args.model_name_or_path
         )
         store_dir = args.store_dir or args.output_dir / FRAMES_DATASET
         info = _on_main(
@@ -321,20 +319,8 @@ def _input(
         )
         source.notes.append(f"grid: {grid_source}; store in {store_dir}: {info['store']['action']}")
     # frames packed here have statistics of their own frames: nothing the model could have used
-    differences, notes = contract_problems(model, source.contract, fields, own_statistics=args.frames is None)
-    source.notes.extend(notes)
-    _refuse_differences(differences, source.description, args)
-    if len(source.dataset) == 0:
-        raise InputError(f"{source.description} has no clips for the {task.name} stage: nothing to predict")
+    check_input(task, model, source, args.model_name_or_path, own_statistics=args.frames is None)
     return source
-
-
-def _refuse_differences(differences: list[str], what: str, args: InferenceArguments) -> None:
-    if differences:
-        raise ContractMismatchError(
-            f"the model {args.model_name_or_path} cannot take {what} (its data contract differs): "
-            + "; ".join(differences)
-        )
 
 
 def _table(task: TaskSpec, source: InferenceInput, predictions: Predictions, context: Any) -> pd.DataFrame:

@@ -34,7 +34,12 @@ from medicane_hf.data.frames import DEFAULT_FRAME_PATTERN, FrameStore
 from medicane_hf.data.geo import SeviriGrid
 from medicane_hf.data.index import UNLABELLED_SPLIT, load_index
 from medicane_hf.data.splits import SPLITS
-from medicane_hf.processing_medicane import DataContract, contract_differences, read_dataset_contract
+from medicane_hf.processing_medicane import (
+    ContractMismatchError,
+    DataContract,
+    contract_differences,
+    read_dataset_contract,
+)
 from medicane_hf.tasks import TaskSpec
 
 __all__ = [
@@ -42,9 +47,12 @@ __all__ = [
     "InferenceInput",
     "InputError",
     "build_frames_dataset",
+    "check_frames",
+    "check_input",
     "contract_problems",
     "dataset_input",
     "frames_contract",
+    "refuse_differences",
 ]
 
 CLIP_COLUMNS = ("clip_id", "end_time", "x0", "y0", "tile_row", "tile_col")
@@ -304,3 +312,50 @@ def contract_problems(
             f"(mean {list(model.image_mean)}, std {list(model.image_std)}), not the input folder's own"
         )
     return contract_differences(model, data, checked), notes
+
+
+def refuse_differences(differences: list[str], what: str, model_name: str) -> None:
+    """Raise `ContractMismatchError` naming the model, the input and every difference (nothing when none)."""
+    if differences:
+        raise ContractMismatchError(
+            f"the model {model_name} cannot take {what} (its data contract differs): " + "; ".join(differences)
+        )
+
+
+def check_frames(
+    frames_dir: str | os.PathLike[str], model: DataContract, fields: Sequence[str], model_name: str
+) -> tuple[DataContract, str]:
+    """`frames_contract`, refused before anything is packed when it differs from the model's in `fields`.
+
+    Raises:
+        InputError: no such folder, or no tile layout anywhere.
+        ContractMismatchError: the frames' grid or tiles differ from the model's (every difference named).
+    """
+    expected, grid_source = frames_contract(frames_dir, model)
+    refuse_differences(contract_problems(model, expected, fields)[0], f"the frames in {frames_dir}", model_name)
+    return expected, grid_source
+
+
+def check_input(
+    task: TaskSpec,
+    model: DataContract,
+    source: InferenceInput,
+    model_name: str,
+    *,
+    own_statistics: bool,
+) -> None:
+    """The model's contract (the stage's ``contract_fields``) against the input, before the first batch; the
+    notes go into ``source.notes``. `own_statistics`: the input's statistics describe its own train split (a
+    build-dataset folder), not frames packed for this run.
+
+    Raises:
+        ContractMismatchError: a field differs (every one named).
+        InputError: the input holds no clip for the stage.
+    """
+    differences, notes = contract_problems(
+        model, source.contract, task.inference.contract_fields, own_statistics=own_statistics
+    )
+    source.notes.extend(notes)
+    refuse_differences(differences, source.description, model_name)
+    if len(source.dataset) == 0:
+        raise InputError(f"{source.description} has no clips for the {task.name} stage: nothing to predict")

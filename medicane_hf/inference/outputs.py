@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,20 +67,26 @@ def result_names() -> tuple[str, ...]:
     )
 
 
-def check_output_dir(output_dir: Path, overwrite: bool) -> list[str]:
+def check_output_dir(
+    output_dir: Path, overwrite: bool, *, names: Sequence[str] | None = None, flag: str = "--output_dir"
+) -> list[str]:
     """The results already in `output_dir` (empty when none); refuses them unless `overwrite`.
+
+    Args:
+        names: the file names that count as results (default: `result_names`, batch inference's).
+        flag: the command's flag for the folder, as messages name it.
 
     Raises:
         ResultsExistError: results are there and `overwrite` is False (nothing is touched).
         NotADirectoryError: `output_dir` is a file.
     """
     if output_dir.exists() and not output_dir.is_dir():
-        raise NotADirectoryError(f"--output_dir {output_dir} is a file, not a folder")
-    existing = [name for name in result_names() if (output_dir / name).exists()]
+        raise NotADirectoryError(f"{flag} {output_dir} is a file, not a folder")
+    existing = [name for name in (result_names() if names is None else names) if (output_dir / name).exists()]
     if existing and not overwrite:
         raise ResultsExistError(
             f"{output_dir} already holds results ({', '.join(existing)}); pass --overwrite to replace them "
-            "(they stay until the new run has finished), or choose another --output_dir"
+            f"(they stay until the new run has finished), or choose another {flag}"
         )
     return existing
 
@@ -87,8 +94,10 @@ def check_output_dir(output_dir: Path, overwrite: bool) -> list[str]:
 class RunFolder:
     """A staging folder inside the output folder; `publish` moves its files into place, `discard` drops it."""
 
-    def __init__(self, output_dir: Path) -> None:
+    def __init__(self, output_dir: Path, names: Sequence[str] | None = None) -> None:
+        """`names`: the file names that count as results (default: `result_names`, batch inference's)."""
         self.output_dir = output_dir
+        self.names = tuple(result_names() if names is None else names)
         output_dir.mkdir(parents=True, exist_ok=True)
         self.staging = Path(tempfile.mkdtemp(prefix=".inference-", dir=output_dir))
 
@@ -102,7 +111,7 @@ class RunFolder:
         names = sorted(p.name for p in self.staging.iterdir())
         old = Path(tempfile.mkdtemp(prefix=".replaced-", dir=self.output_dir))
         try:
-            for name in result_names():
+            for name in self.names:
                 if (self.output_dir / name).exists():
                     os.replace(self.output_dir / name, old / name)
             for name in names:

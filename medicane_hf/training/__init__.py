@@ -5,7 +5,8 @@
 - ``medicane_hf.tasks.TASKS`` (re-exported here): the stage registry, read by every layer;
 - ``trainer.MedicaneTrainer``: ``transformers.Trainer`` plus the recipe (layer decay, EMA, NaN stop,
   best model, complete checkpoints);
-- ``arguments``, ``class_weights``, ``models``, ``optim``, ``callbacks``, ``checkpoints``, ``seeding``: the parts.
+- ``arguments``, ``class_weights``, ``models``, ``adapters``, ``optim``, ``callbacks``, ``checkpoints``, ``seeding``:
+  the parts.
 
 Imports are lazy so that ``import medicane_hf.training`` stays cheap; ``script_main`` answers ``--help`` with
 the argument module alone.

@@ -120,6 +120,36 @@ class ModelArguments:
             "(e.g. hidden_dropout_prob=0.0)."
         },
     )
+    freeze_backbone: bool = field(
+        default=False,
+        metadata={
+            "help": "Detection and tracking, from --model_name_or_path: train the head only; every encoder weight "
+            "stays as loaded. The run records how many parameters trained (effective_settings.json)."
+        },
+    )
+    lora_rank: int | None = field(
+        default=None,
+        metadata={
+            "help": "Detection and tracking, from --model_name_or_path: fine-tune the encoder through LoRA "
+            "matrices of this rank (peft), the head fully trainable, the rest frozen. best/ and final/ hold the "
+            "merged model and, in adapter/, the adapter alone (PeftModel.from_pretrained(base, folder)). "
+            "Empty: no LoRA."
+        },
+    )
+    lora_alpha: float | None = field(
+        default=None,
+        metadata={"help": "LoRA scale numerator: the update is (alpha / rank) B A. Empty: the rank (scale 1)."},
+    )
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input, in [0, 1)."})
+    lora_target_modules: str | None = field(
+        default=None,
+        metadata={
+            "help": "The encoder's Linear layers LoRA adapts, comma-separated (a YAML list also works), matched "
+            "like peft: a name or its end after a dot, among attention.attention.query, attention.attention.key, "
+            "attention.attention.value, attention.output.dense, intermediate.dense, output.dense (`dense`: the "
+            "last three). Empty: query,value."
+        },
+    )
 
 
 @dataclass
@@ -243,6 +273,7 @@ class ParsedArguments:
     training: TrainingArguments
     given: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stage: str | None = None  # the stage parsed for (`parse_stage_arguments`), for the checks that depend on it
 
     def groups(self) -> dict[str, Any]:
         """The groups by name, in parsing order."""
@@ -472,8 +503,51 @@ def validate_arguments(args: ParsedArguments) -> None:
             "must be in [0, 1)",
         )
     check(training.adam_epsilon > 0, "adam_epsilon", training.adam_epsilon, "must be positive")
+    problems += adapter_problems(args)
     if problems:
         raise ArgumentValueError("invalid argument(s); nothing was built:\n  " + "\n  ".join(problems))
+
+
+FINE_TUNING_STAGES = ("detection", "tracking")
+"""The stages an adapter (--freeze_backbone, --lora_rank) fine-tunes: they start from an encoder and add a head."""
+
+
+def adapter_problems(args: ParsedArguments) -> list[str]:
+    """Why `--freeze_backbone` / `--lora_*` cannot be used as given (one line each; [] when they can)."""
+    model = args.model
+    lora = model.lora_rank is not None
+    wanted = [name for name, on in (("freeze_backbone", model.freeze_backbone), ("lora_rank", lora)) if on]
+    problems = []
+    if not lora:
+        for name in ("lora_alpha", "lora_target_modules"):
+            if getattr(model, name) not in (None, "", []):
+                problems.append(f"--{name} {getattr(model, name)}: LoRA is off; give --lora_rank R with it")
+        if model.lora_dropout != 0.0:
+            problems.append(f"--lora_dropout {model.lora_dropout}: LoRA is off; give --lora_rank R with it")
+    if not wanted:
+        return problems
+    flag = f"--{wanted[0]}" + (f" {model.lora_rank}" if wanted[0] == "lora_rank" else "")
+    if len(wanted) == 2:
+        problems.append(
+            f"--freeze_backbone with --lora_rank {model.lora_rank}: LoRA already keeps the encoder's weights as "
+            "loaded (it trains its low-rank updates and the head); give one of the two"
+        )
+    if args.stage is not None and args.stage not in FINE_TUNING_STAGES:
+        problems.append(
+            f"{flag}: the {args.stage} stage trains the encoder itself; adapters fine-tune "
+            f"{' and '.join(FINE_TUNING_STAGES)} from a trained encoder"
+        )
+    elif model.model_name_or_path is None:
+        problems.append(f"{flag}: adapts a trained encoder; give it with --model_name_or_path (e.g. a "
+                        "specialization run's best/)")  # fmt: skip
+    if lora:
+        if model.lora_rank <= 0:
+            problems.append(f"--lora_rank {model.lora_rank}: must be 1 or more")
+        if model.lora_alpha is not None and not (math.isfinite(model.lora_alpha) and model.lora_alpha > 0):
+            problems.append(f"--lora_alpha {model.lora_alpha}: must be a positive number")
+        if not (math.isfinite(model.lora_dropout) and 0 <= model.lora_dropout < 1):
+            problems.append(f"--lora_dropout {model.lora_dropout}: must be in [0, 1)")
+    return problems
 
 
 def stage_defaults(task: TaskSpec, quick: bool) -> dict[str, Any]:
@@ -610,6 +684,7 @@ def parse_stage_arguments(task: TaskSpec, argv: list[str]) -> ParsedArguments:
         # parsed again rather than patched, so that TrainingArguments checks the settled values as its own
         args = parse_arguments(argv, defaults, epilog, settled=changes, description=description)
     args.notes = notes
+    args.stage = task.name
     return args
 
 

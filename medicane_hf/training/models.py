@@ -37,6 +37,7 @@ from transformers.utils import logging as hf_logging
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
 from medicane_hf.processing_medicane import DataContract, check_contract
 from medicane_hf.tasks import TaskSpec
+from medicane_hf.training import adapters
 from medicane_hf.training.arguments import ModelArguments, config_overrides
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,11 @@ def check_model_source(source: str) -> None:
         raise ModelSourceError(
             f"{flag}: is a {model_type} model, not a VideoMAE (config.json model_type {model_type!r}; "
             f"expected one of {list(VIDEOMAE_MODEL_TYPES)})"
+        )
+    if (path / "adapter_config.json").is_file() and not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise ModelSourceError(
+            f"{flag}: is a LoRA adapter folder, not a model; give the merged model beside it ({path.parent}), "
+            "or load the adapter onto its base with peft's PeftModel.from_pretrained"
         )
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise ModelSourceError(
@@ -269,4 +275,28 @@ def build_model(
     report = loading_report(model, info, source)
     # a new head and an unused decoder are what loading into another head means; a shape mismatch is not
     logger.log(logging.WARNING if report.mismatched else logging.INFO, "%s", report.summary())
-    return model, report
+    return adapt(model, model_args), report
+
+
+def adapt(model: nn.Module, model_args: ModelArguments) -> nn.Module:
+    """`model` with the adapter the arguments ask for (`medicane_hf.training.adapters`): the encoder frozen
+    (``--freeze_backbone``), LoRA (``--lora_rank``: a ``peft.PeftModel``), or as it is. Logs what trains."""
+    if model_args.freeze_backbone:
+        adapters.freeze_backbone(model)
+    elif model_args.lora_rank is not None:
+        model = adapters.add_lora(
+            model,
+            str(model_args.model_name_or_path),
+            model_args.lora_rank,
+            model_args.lora_alpha,
+            model_args.lora_dropout,
+            model_args.lora_target_modules,
+        )
+    counts = adapters.parameter_counts(model)
+    logger.warning(
+        "Training %d of %d parameters (%.2f%%)%s",
+        counts["trainable"], counts["total"], 100 * counts["trainable_share"],
+        " (encoder frozen: head only)" if model_args.freeze_backbone
+        else f" (LoRA rank {model_args.lora_rank} + head)" if model_args.lora_rank is not None else "",
+    )  # fmt: skip
+    return model

@@ -25,9 +25,10 @@ from torch import nn
 NO_DECAY_PATTERNS: tuple[str, ...] = ("*mask_token*", "*position_embeddings*", "*pos_embed*", "*.bias")
 
 # Depth of a parameter for layer decay: the transformers VideoMAE key names (see docs/DESIGN.md).
+# A LoRA model (peft) holds the same names under ``base_model.model.``.
 VIDEOMAE_GROUP_MATCHER: dict[str, str] = {
-    "embeddings": r"^videomae\.embeddings",
-    "blocks": r"^videomae\.encoder\.layer\.(\d+)\.",
+    "embeddings": r"^(?:base_model\.model\.)?videomae\.embeddings",
+    "blocks": r"^(?:base_model\.model\.)?videomae\.encoder\.layer\.(\d+)\.",
 }
 
 

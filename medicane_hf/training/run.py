@@ -11,8 +11,12 @@ Output folder::
     log.jsonl                                         train loss / lr records and every evaluation
     runs/                                             TensorBoard
     checkpoint-N/                                     resumable state (complete ones carry a marker)
-    best/  final/                                     save_pretrained folders with metrics.json
+    best/  final/                                     save_pretrained folders (code, weights, video processor)
+                                                      with metrics.json and a model card (README.md)
     test_metrics.json, *.png                          the best model on the test split, figures
+
+With ``--push_to_hub --hub_model_id ORG/NAME [--hub_private_repo]`` the chosen model folder (best/, else final/) is
+pushed once the run has finished (`medicane_hf.hub.push`); the Trainer itself pushes nothing.
 
 Rerunning into the same folder continues the run (`medicane_hf.training.resume`): only with the same
 run-shaping arguments, from the newest checkpoint that passes its check, and not at all once it is finished.
@@ -45,6 +49,7 @@ from medicane_hf.data.dataset_arrays import dataset_targets
 from medicane_hf.jsonable import jsonable
 from medicane_hf.processing_medicane import ContractMismatchError, DataContract, read_dataset_contract
 from medicane_hf.tasks import TASKS, FigureInputs, MetricContext, TaskSpec, get_task
+from medicane_hf.training.adapters import ADAPTER_DIR, load_saved_weights, parameter_counts
 from medicane_hf.training.arguments import (
     ArgumentFileError,
     ArgumentValueError,
@@ -104,6 +109,8 @@ class RunPlan:
     metric_for_best_model: str | None = None
     greater_is_better: bool | None = None
     resumed_from: str | None = None
+    # what the optimizer trains: {"trainable", "total", "trainable_share"} (adapters.parameter_counts)
+    parameters: dict[str, Any] = field(default_factory=dict)
     # what the run settled or changed on the user's behalf, each said in the log when it happened
     notes: list[str] = field(default_factory=list)
 
@@ -379,8 +386,7 @@ def make_trainer(
 
 
 def _load_weights_from(model: torch.nn.Module, folder: Path, model_class: type) -> None:
-    state = model_class.from_pretrained(folder).state_dict()
-    model.load_state_dict(state)
+    load_saved_weights(model, folder, model_class)  # a LoRA model takes the folder's adapter
 
 
 def calibrate_best(
@@ -445,6 +451,8 @@ def finish(
         calibration = calibrate_best(task, trainer, unwrapped, splits["validation"], context)
         if calibration and args.should_save:
             unwrapped.config.save_pretrained(best_dir)
+            if (best_dir / ADAPTER_DIR).is_dir():
+                unwrapped.config.save_pretrained(best_dir / ADAPTER_DIR)
     test_metrics, details = trainer.evaluate_with_details(splits["test"], metric_key_prefix="test")
     # the step tells a rerun that this folder's run is finished (`medicane_hf.training.resume`)
     summary = {"evaluated_model": evaluated, "global_step": trainer.state.global_step, **test_metrics}
@@ -502,6 +510,102 @@ def _draw_figures(task: TaskSpec, inputs: FigureInputs, output_dir: Path) -> Non
             logger.warning("Could not draw %s: %s", name, error)
 
 
+# ---------------------------------------------------------------------------------------------- sharing
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Where a finished run pushes its chosen model folder (Trainer's --push_to_hub flags)."""
+
+    repo_id: str
+    private: bool
+    revision: str | None
+
+
+def take_hub_settings(args: ParsedArguments) -> HubSettings | None:
+    """The run's push settings (None: no push). Raises `ArgumentValueError` for --push_to_hub without
+    --hub_model_id. `run` then turns the Trainer's own push off: it would push checkpoints, not the chosen folder."""
+    training = args.training
+    if not training.push_to_hub:
+        return None
+    if not training.hub_model_id:
+        raise ArgumentValueError("--push_to_hub needs --hub_model_id ORG/NAME: the Hub repo to push the best model to")
+    return HubSettings(training.hub_model_id, bool(training.hub_private_repo), training.hub_revision)
+
+
+def _hyperparameters(args: ParsedArguments, plan: RunPlan) -> dict[str, Any]:
+    """What a model card lists of a run's settings (the derived values, as the run used them)."""
+    training, recipe = args.training, args.recipe
+    return {
+        "model preset": args.model.preset,
+        "started from": args.model.model_name_or_path or "random initialisation",
+        "optimizer steps": plan.total_steps,
+        "warmup steps": plan.warmup_steps,
+        "learning rate (effective)": f"{plan.learning_rate:.3g}",
+        "schedule": str(getattr(training.lr_scheduler_type, "value", training.lr_scheduler_type)),
+        "total batch size": plan.total_train_batch_size,
+        "weight decay": training.weight_decay,
+        "layer decay": recipe.layer_decay,
+        "EMA of the weights": recipe.model_ema,
+        "label smoothing": training.label_smoothing_factor,
+        "seed": training.seed,
+        "processes": plan.world_size,
+        "best model chosen on": f"validation {plan.metric_for_best_model}",
+        "clips used (train / validation / test)": (
+            f"{plan.num_train_clips} / {plan.num_validation_clips} / {plan.num_test_clips}"
+        ),
+    }
+
+
+def share_run(
+    task: TaskSpec,
+    args: ParsedArguments,
+    plan: RunPlan,
+    summary: dict[str, Any],
+    hub: HubSettings | None,
+) -> None:
+    """Main process, after `finish`: a model card in best/ and final/, then the push of the chosen folder.
+
+    Neither may lose a finished run: a card or push that fails is logged with what to run instead."""
+    from medicane_hf.hub.cards import CardTemplateError, TrainingData, write_folder_card
+
+    output_dir = Path(args.training.output_dir)
+    start = args.model.model_name_or_path
+    base_model = start if start and not Path(start).exists() else None  # a Hub id, not a local folder
+    origin = (
+        f"trained by medicane-hf (scripts/{task.script}, {plan.total_steps} steps) "
+        f"{'from ' + start if start else 'from a random initialisation'}"
+    )
+    data = TrainingData.from_dataset(plan.dataset_dir)
+    for name in ("best", "final"):
+        folder = output_dir / name
+        if not (folder / "config.json").is_file():
+            continue
+        try:
+            write_folder_card(folder, origin, data, _hyperparameters(args, plan), base_model, hub.repo_id if hub else None)
+        except (CardTemplateError, OSError) as error:
+            logger.warning("No model card in %s: %s", folder, error)
+    if hub is not None:
+        push_run(output_dir, summary, hub)
+
+
+def push_run(output_dir: Path, summary: dict[str, Any], hub: HubSettings) -> None:
+    """Main process: push the run's chosen folder (the one its test metrics were computed with) to `hub`; a push
+    that fails is logged with the command that pushes it later."""
+    from medicane_hf.hub.push import push_model_folder
+
+    chosen = output_dir / ("best" if summary.get("evaluated_model") == "best" else "final")
+    try:
+        push_model_folder(chosen, hub.repo_id, private=hub.private, revision=hub.revision)
+    except Exception as error:  # the run is finished and saved: say how to push it later
+        logger.error(
+            "The push to %s failed (%s): the run is saved; push it with: medicane-hf push %s --repo %s",
+            hub.repo_id, error, chosen, hub.repo_id,
+        )  # fmt: skip
+        return
+    logger.warning("Pushed %s to https://huggingface.co/%s", chosen, hub.repo_id)
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -516,6 +620,7 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     args = parse_stage_arguments(task, argv)
     _setup_logging(args)
     validate_arguments(args)
+    hub = take_hub_settings(args)
     check_processes_joined(args)
     for note in args.notes:
         logger.warning("%s", note)
@@ -552,7 +657,10 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
     output_dir = Path(args.training.output_dir)
     decision = prepare_output_dir(task, args, recorded, plan.total_steps, vars(plan))
     if decision.finished:
-        return _report_finished(task, output_dir, decision, plan.total_steps)
+        summary = _report_finished(task, output_dir, decision, plan.total_steps)
+        if hub is not None and args.training.should_save:
+            push_run(output_dir, summary, hub)  # a finished run rerun with --push_to_hub: pushed, not retrained
+        return summary
     class_weights = None
     if task.class_weights:
         class_weights = parse_class_weights(
@@ -567,8 +675,10 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
         label_smoothing=args.training.label_smoothing_factor,
         class_weights=class_weights,
     )
+    plan.parameters = parameter_counts(model)
     context = metric_context(task, contract, splits)
     plan.resumed_from = None if decision.checkpoint is None else str(decision.checkpoint)
+    args.training.push_to_hub = False  # the finished run pushes its chosen folder (share_run), not the Trainer
     trainer = make_trainer(task, args, model, splits, context, callbacks, recorded, vars(plan))
     if trainer.args.should_save:
         save_arguments(args, output_dir, effective=vars(plan), values=recorded)
@@ -581,6 +691,8 @@ def run(stage: str, argv: list[str], callbacks: list[TrainerCallback] | None = N
         trainer.train(resume_from_checkpoint=plan.resumed_from)
         trained = time.time() - training_started
         summary = finish(task, trainer, splits, args.recipe.num_plot_examples, context)
+        if trainer.args.should_save:
+            share_run(task, args, plan, summary, hub)
     if trainer.args.should_save:
         print(_closing_lines(task, output_dir, summary, time.time() - started, trained), flush=True)
     return summary

@@ -41,6 +41,7 @@ from transformers.trainer_utils import EvalPrediction
 
 from medicane_hf.jsonable import jsonable
 from medicane_hf.tasks import StageMetrics
+from medicane_hf.training.adapters import save_pretrained_folder
 from medicane_hf.training.checkpoints import mark_complete, write_folder_atomically
 from medicane_hf.training.optim import parameter_groups
 
@@ -72,10 +73,11 @@ def save_model_folder(
     metrics: dict[str, Any] | None = None,
     extra_files: dict | None = None,
 ) -> Path:
-    """Write a `save_pretrained` folder (config, weights, `metrics.json`, extra text files) atomically."""
+    """Write a `save_pretrained` folder (config, weights, `metrics.json`, extra text files) atomically (a LoRA
+    model: `medicane_hf.training.adapters.save_pretrained_folder`)."""
 
     def write(tmp: Path) -> None:
-        model.save_pretrained(tmp)
+        save_pretrained_folder(model, tmp)  # a LoRA model: merged, and its adapter in adapter/
         if metrics is not None:
             (tmp / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=2, sort_keys=True))
         for name, text in (extra_files or {}).items():
