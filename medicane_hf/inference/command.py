@@ -72,6 +72,19 @@ class NoDefaultModelError(FileNotFoundError):
     """A no-argument run found no model from the no-argument training run."""
 
 
+INPUT_ERRORS: tuple[type[Exception], ...] = (
+    ContractMismatchError,
+    FileNotFoundError,
+    FrameSizeError,
+    FrameStoreError,
+    InputError,
+    ModelFolderError,
+    NotADirectoryError,
+    ResultsExistError,
+)
+"""What a user's input or model path can be wrong with: one line and exit code 2 (also predict-track's)."""
+
+
 class _FollowerError(RuntimeError):
     """Another process than the main one stops because the main one failed (which printed why)."""
 
@@ -503,16 +516,7 @@ def main(stage: str, argv: list[str] | None = None) -> int:
         run(stage, argv)
     except _FollowerError:
         return 2  # the main process printed the reason
-    except (
-        ContractMismatchError,
-        FileNotFoundError,
-        FrameSizeError,
-        FrameStoreError,
-        InputError,
-        ModelFolderError,
-        NotADirectoryError,
-        ResultsExistError,
-    ) as error:
+    except INPUT_ERRORS as error:
         # every process meets the same input; one line from the first says it (RANK: set by accelerate launch)
         if os.environ.get("RANK", "0") == "0":
             script = get_task(stage).inference.script

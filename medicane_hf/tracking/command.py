@@ -29,20 +29,20 @@ import pandas as pd
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from medicane_hf.data.frames import DEFAULT_FRAME_PATTERN, FrameSizeError, FrameStoreError
+from medicane_hf.data.frames import DEFAULT_FRAME_PATTERN
 from medicane_hf.data.geo import SeviriGrid
 from medicane_hf.data.index import UNLABELLED_SPLIT
 from medicane_hf.data.tracks import TrackFileError, read_tracks
+from medicane_hf.inference.command import INPUT_ERRORS
 from medicane_hf.inference.inputs import (
-    InputError,
     build_frames_dataset,
     check_frames,
     check_input,
     dataset_input,
 )
 from medicane_hf.inference.loading import ModelFolderError, load_model, read_model_config
-from medicane_hf.inference.outputs import ResultsExistError, RunFolder, check_output_dir
-from medicane_hf.processing_medicane import ContractMismatchError, DataContract
+from medicane_hf.inference.outputs import RunFolder, check_output_dir
+from medicane_hf.processing_medicane import DataContract
 from medicane_hf.tasks import get_task
 from medicane_hf.tracking.detect import HourlyDetector, threshold_rule
 from medicane_hf.tracking.figures import GIF_FILE, MAP_FILE, MP4_FILE, draw_animation, draw_map
@@ -540,17 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     try:
         run(argv)
-    except (
-        ContractMismatchError,
-        FileNotFoundError,
-        FrameSizeError,
-        FrameStoreError,
-        InputError,
-        ModelFolderError,
-        NotADirectoryError,
-        ResultsExistError,
-        TrackFileError,
-    ) as error:
+    except (*INPUT_ERRORS, TrackFileError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
         return 2
     return 0

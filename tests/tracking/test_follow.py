@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import END, HOURS, START
-from conftest import run_argv as argv
 
 from medicane_hf.tracking.command import main
 from medicane_hf.tracking.tables import read_detections
+from tests.tracking.hours import END, HOURS, START
+from tests.tracking.hours import run_argv as argv
 
 pytestmark = pytest.mark.slow
 

@@ -9,13 +9,13 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import END, HOURS, START, run_argv
 from PIL import Image
 
 from medicane_hf.data.tracks import read_tracks
 from medicane_hf.inference.command import main as infer_main
 from medicane_hf.tracking.command import main
 from medicane_hf.tracking.tables import read_detections
+from tests.tracking.hours import END, HOURS, START, run_argv
 
 FILES = ("detections.csv", "hours.csv", "tracks.csv", "summary.json", "map.png", "animation.gif")
 
