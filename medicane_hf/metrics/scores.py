@@ -20,6 +20,16 @@ from medicane_hf.tasks import MetricContext, detection_metrics, tracking_metrics
 
 Sized = Sequence[Any] | np.ndarray  # a list, tuple or array with one entry per clip
 
+# the metric modules' citation (each evaluate script imports it: one copy)
+CITATION = """\
+@article{tong2022videomae,
+  title={VideoMAE: Masked Autoencoders are Data-Efficient Learners for Self-Supervised Video Pre-Training},
+  author={Tong, Zhan and Song, Yibing and Wang, Jue and Wang, Limin},
+  journal={Advances in Neural Information Processing Systems},
+  year={2022}
+}
+"""
+
 
 def _matrix(values: Any, name: str, widths: Sequence[int], what: str) -> np.ndarray:
     """`values` as a float64 ``[N, width]`` array with a width of `widths`, else one line saying what it is."""
@@ -63,13 +73,17 @@ def detection_scores(
     """
     _same_length(predictions=predictions, references=references)
     names = list(class_names) if class_names is not None else ["background", "medicane"]
-    logits = _matrix(predictions, "predictions", [len(names)], f"expected {len(names)} logits per clip ({names})")
+    logits = _matrix(
+        predictions, "predictions", [len(names)], f"expected {len(names)} logits per clip ({names})"
+    )
     labels = np.asarray(references)
     if labels.ndim != 1:
         raise ValueError(f"references: expected one class id per clip, got shape {labels.shape}")
     if labels.size and not np.array_equal(labels, np.round(labels.astype(np.float64))):
         raise ValueError(f"references: class ids must be whole numbers, got {labels[:5].tolist()}")
-    context = MetricContext(class_names=names, detection_temperature=temperature, detection_threshold=threshold)
+    context = MetricContext(
+        class_names=names, detection_temperature=temperature, detection_threshold=threshold
+    )
     return detection_metrics(EvalPrediction(predictions=logits, label_ids=labels), None, context).scalars
 
 

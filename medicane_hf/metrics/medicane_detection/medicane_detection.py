@@ -8,7 +8,7 @@ which calls the stage registry's own metric function: no formula lives here.
 import datasets
 import evaluate
 
-from medicane_hf.metrics.scores import detection_scores
+from medicane_hf.metrics.scores import CITATION, detection_scores
 
 _DESCRIPTION = """\
 Scores of a Medicane (Mediterranean tropical-like cyclone) detector over a set of clips, from its logits: the
@@ -42,15 +42,6 @@ Examples:
     (0.5, 0.0)
 """
 
-_CITATION = """\
-@article{tong2022videomae,
-  title={VideoMAE: Masked Autoencoders are Data-Efficient Learners for Self-Supervised Video Pre-Training},
-  author={Tong, Zhan and Song, Yibing and Wang, Jue and Wang, Limin},
-  journal={Advances in Neural Information Processing Systems},
-  year={2022}
-}
-"""
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MedicaneDetection(evaluate.Metric):
@@ -60,10 +51,13 @@ class MedicaneDetection(evaluate.Metric):
         return evaluate.MetricInfo(
             module_type="metric",
             description=_DESCRIPTION,
-            citation=_CITATION,
+            citation=CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features(
-                {"predictions": datasets.List(datasets.Value("float64")), "references": datasets.Value("int64")}
+                {
+                    "predictions": datasets.List(datasets.Value("float64")),
+                    "references": datasets.Value("int64"),
+                }
             ),
         )
 

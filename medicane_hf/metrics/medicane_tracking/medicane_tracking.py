@@ -8,7 +8,7 @@ which calls the stage registry's own metric function: no formula lives here.
 import datasets
 import evaluate
 
-from medicane_hf.metrics.scores import tracking_scores
+from medicane_hf.metrics.scores import CITATION, tracking_scores
 
 _DESCRIPTION = """\
 Centre errors of a Medicane tracker over a set of clips: the exact figures medicane-hf writes during training
@@ -46,15 +46,6 @@ Examples:
     2.0
 """
 
-_CITATION = """\
-@article{tong2022videomae,
-  title={VideoMAE: Masked Autoencoders are Data-Efficient Learners for Self-Supervised Video Pre-Training},
-  author={Tong, Zhan and Song, Yibing and Wang, Jue and Wang, Limin},
-  journal={Advances in Neural Information Processing Systems},
-  year={2022}
-}
-"""
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MedicaneTracking(evaluate.Metric):
@@ -64,7 +55,7 @@ class MedicaneTracking(evaluate.Metric):
         return evaluate.MetricInfo(
             module_type="metric",
             description=_DESCRIPTION,
-            citation=_CITATION,
+            citation=CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features(
                 {
