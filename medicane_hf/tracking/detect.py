@@ -72,6 +72,10 @@ class HourlyDetector:
                 ("tracking", self.tracker, self.tracking_input),
             )
         }
+        if self.threshold is not None:
+            # --threshold replaces the detector's saved one: the stage's own class rule (detection_table's
+            # `predicted`, `classes_at_threshold`) then applies it, so there is one rule for a tile's class
+            self._contexts["detection"].detection_threshold = float(self.threshold)
         self.grid = self._contexts["tracking"].grid
         self.forward_seconds = 0.0
 
@@ -110,10 +114,7 @@ class HourlyDetector:
         table = detection_table(PredictionInputs(logits, None, clips, context))
         medicane = context.class_names[positive_class(context.class_names)]
         probability = table[f"prob_{medicane}"].to_numpy(np.float64)
-        if self.threshold is not None:
-            chosen = probability >= self.threshold
-        else:
-            chosen = table["predicted"].to_numpy() == positive_class(context.class_names)
+        chosen = table["predicted"].to_numpy() == positive_class(context.class_names)
         hour_table = pd.DataFrame({"time": end_times.iloc[rows].to_numpy(), "chosen": chosen})
         hour_table = hour_table.groupby("time").agg(tiles=("chosen", "size"), detections=("chosen", "sum"))
         hour_table = hour_table.reset_index()
