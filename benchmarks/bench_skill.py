@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import machine_line, write_section  # noqa: E402
-from benchmarks.skill_baselines import cnn_predict, fit_eye_finder, train_small_cnn  # noqa: E402
+from benchmarks.skill_baselines import HeadRecipe, cnn_predict, fit_eye_finder, train_small_cnn  # noqa: E402
 from medicane_hf.data.dataset_arrays import dataset_labels, dataset_targets  # noqa: E402
 from medicane_hf.data.datasets import load_clip_datasets  # noqa: E402
 from medicane_hf.data.geo import SeviriGrid  # noqa: E402
@@ -63,25 +63,38 @@ RESULTS_JSON = ROOT / "benchmarks" / "results" / "skill.json"
 RELIABILITY_PNG = ROOT / "docs" / "images" / "skill_reliability.png"
 LEARNING_CURVE_PNG = ROOT / "docs" / "images" / "skill_learning_curve.png"
 HELD_OUT_SEED = 1000
+TRAIN_EPISODES = 48  # the training basin: 48 x 1.5 days (~96 storms, ~770 train tracking clips)
 SPLITS = ("train", "validation", "test")
 EDGE_BINS = (0.0, 4.0, 8.0, 16.0, np.inf)  # px from the nearest tile edge
-LEARNING_CURVE_SIZES = (16, 48)  # train tracking clips beside the full split (~130 on the embedded default)
+# train tracking clips beside the full split (~130 on the eight-episode basins, ~770 on 48 episodes)
+LEARNING_CURVE_SIZES = (16, 48, 140)
 DETECTION_KEYS = ("balanced_accuracy", "pod", "far", "csi", "hss", "average_precision", "roc_auc")
 
 
 # ------------------------------------------------------------------------------------------------- data
 
 
-def basins(preset: str) -> tuple[Path, Path]:
-    """(training basin, held-out basin) build-dataset folders of `preset`, built on first use in the cache."""
-    from medicane_hf.data.synthetic import ensure_synthetic_dataset
+def basins(preset: str, train_episodes: int) -> tuple[Path, Path]:
+    """(training basin, held-out basin) build-dataset folders of `preset`, built on first use in the cache.
+
+    The training basin is `train_episodes` 1.5-day episodes four days apart, episode k synthesised with seed k
+    (eight: the embedded default ``default-v2`` for ``demo``, ``realistic-v1``); the held-out basin is always
+    eight episodes with seeds 1000-1007, so no episode of either is in the other."""
+    from medicane_hf.data.synthetic import ensure_synthetic_dataset, spaced_episodes
     from medicane_hf.data.synthetic.default import ensure_default_dataset
 
-    train = (
-        ensure_default_dataset()
-        if preset == "demo"
-        else ensure_synthetic_dataset(f"{preset}-v1", preset=preset, seed=0)
-    )
+    if train_episodes >= HELD_OUT_SEED:
+        raise ValueError(f"--train_episodes {train_episodes}: seeds from {HELD_OUT_SEED} are the held-out basin's")
+    if train_episodes == 8:
+        train = (
+            ensure_default_dataset()
+            if preset == "demo"
+            else ensure_synthetic_dataset(f"{preset}-v1", preset=preset, seed=0)
+        )
+    else:
+        train = ensure_synthetic_dataset(
+            f"{preset}-e{train_episodes}", preset=preset, seed=0, episodes=spaced_episodes(train_episodes)
+        )
     held_out = ensure_synthetic_dataset(
         f"heldout-{preset}-s{HELD_OUT_SEED}", preset=preset, seed=HELD_OUT_SEED
     )
@@ -365,18 +378,28 @@ def _with_drawn(
     return figures
 
 
-def evaluate_preset(preset: str, work: Path, max_steps: int | None = None) -> dict[str, Any]:
+def evaluate_preset(
+    preset: str, work: Path, train_episodes: int, max_steps: int | None = None
+) -> dict[str, Any]:
     """Train everything on the preset's training basin, evaluate once on its held-out basin."""
     started = time.perf_counter()
-    train_dir, held_dir = basins(preset)
+    train_dir, held_dir = basins(preset, train_episodes)
+    synthesis_seconds = time.perf_counter() - started  # 0 when both basins were cached
     seconds = train_videomae(train_dir, work / "videomae", max_steps)
     tracker = MedicaneVideoMAEForTracking.from_pretrained(work / "videomae" / "tracking" / "best")
     detector = MedicaneVideoMAEForDetection.from_pretrained(work / "videomae" / "detection" / "best")
     mean, std = list(tracker.config.image_mean), list(tracker.config.image_std)
     grid, tile = SeviriGrid.from_dict(tracker.config.grid), int(tracker.config.image_size)
+    counts = json.loads((train_dir / "dataset_info.json").read_text())["counts"]
     result: dict[str, Any] = {
         "training_basin": str(train_dir),
         "held_out_basin": str(held_dir),
+        "train_episodes": train_episodes,
+        "training_basin_clips": {
+            split: {"detection": counts[split]["clips"], "tracking": counts[split]["has_target"]}
+            for split in ("train", "validation")
+        },
+        "synthesis_seconds": synthesis_seconds,
         "videomae_seconds": seconds,
     }
 
@@ -398,7 +421,12 @@ def evaluate_preset(preset: str, work: Path, max_steps: int | None = None) -> di
         [finder(b["pixel_values"])[0].numpy() for b in DataLoader(held, batch_size=64)]
     ).astype(np.float64)
     cnn, cnn_info = train_small_cnn(
-        "tracking", augmented, plain["validation"], dataset_targets(plain["validation"]), seconds["tracking"]
+        "tracking",
+        augmented,
+        plain["validation"],
+        dataset_targets(plain["validation"]),
+        seconds["tracking"],
+        recipe=HeadRecipe.of(tracker.config),
     )
     result["small_cnn_tracking"] = cnn_info
     predictions["small_cnn"] = cnn_predict(cnn, held)[0]
@@ -476,7 +504,12 @@ def evaluate_preset(preset: str, work: Path, max_steps: int | None = None) -> di
     )
     detection["eye_finder"]["ece"] = float("nan")
     cnn_det, cnn_det_info = train_small_cnn(
-        "detection", det["train"], det["validation"], val_labels, seconds["detection"]
+        "detection",
+        det["train"],
+        det["validation"],
+        val_labels,
+        seconds["detection"],
+        recipe=HeadRecipe.of(detector.config),
     )
     result["small_cnn_detection"] = cnn_det_info
     cnn_val = cnn_predict(cnn_det, det["validation"])[1]
@@ -688,6 +721,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument(
+        "--train_episodes",
+        type=int,
+        default=TRAIN_EPISODES,
+        help="1.5-day episodes in the training basin (8: the embedded default's size; the held-out basin is 8)",
+    )
+    parser.add_argument(
         "--max_steps",
         type=int,
         default=None,
@@ -709,12 +748,13 @@ def main(argv: list[str] | None = None) -> int:
                 results["presets"][preset] = figures
     for preset in args.presets:
         # a preset's figures are kept beside its runs: a rerun (after a stop, or for another preset) reuses them
-        saved = Path(args.work_dir) / preset / "figures.json"
+        work = Path(args.work_dir) / f"{preset}-e{args.train_episodes}"
+        saved = work / "figures.json"
         if saved.is_file() and args.max_steps is None:
             results["presets"][preset] = json.loads(saved.read_text())
             continue
         results["presets"][preset] = {
-            **evaluate_preset(preset, Path(args.work_dir) / preset, args.max_steps),
+            **evaluate_preset(preset, work, args.train_episodes, args.max_steps),
             "commit": results["commit"],
         }
         if args.max_steps is None:

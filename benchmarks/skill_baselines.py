@@ -9,8 +9,10 @@ Not part of the package: they exist to measure the package's models against.
   detection score is the map's maximum. Its two knobs (``r``, ``R``) are set on the train split's
   tracking clips (median error), its detection threshold on validation.
 - ``small_cnn``: a 5-layer dilated CNN on the last four frames at full resolution, a per-pixel heat map
-  with a soft arg-max (tracking) or heat-map-weighted pooling (detection), trained with the same
-  augmentation, losses and selection on validation as the VideoMAE heads, for the same wall time.
+  read out as the VideoMAE tracker's is (`HeadRecipe`: soft arg-max or the peak, its loss: the map's
+  likelihood or the soft arg-max's MSE plus a centre term) or heat-map-weighted pooling (detection), trained
+  with the same augmentation, losses and selection on validation as the VideoMAE heads, for the same wall
+  time.
 
 Inputs are what the package's datasets give: normalised ``pixel_values`` ``[B, T, C, H, W]``.
 """
@@ -29,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from medicane_hf.evaluation.detection import detection_metrics
-from medicane_hf.modeling_medicane import centre_loss, soft_argmax_2d
+from medicane_hf.modeling_medicane import centre_loss, peak_readout_with_spread, soft_argmax_2d
 
 # ----------------------------------------------------------------------------------------------- eye finder
 
@@ -109,12 +111,48 @@ def fit_eye_finder(train_tracking: Dataset, knobs: Iterable[tuple[float, float]]
 # ------------------------------------------------------------------------------------------------ small CNN
 
 
+@dataclass(frozen=True)
+class HeadRecipe:
+    """The heat-map read-out and losses of the VideoMAE heads (from their configs), which the CNN copies.
+
+    ``tracking_loss``: ``"heatmap"`` (the map's likelihood alone) or ``"mse"`` (the soft arg-max's MSE in half-tile
+    units + ``centre_loss_weight`` x the centre cross-entropy); ``readout``: ``"soft_argmax"`` or ``"peak"``
+    (within ``peak_radius`` px of the most likely pixel); ``target_sigma``: the centre target's blur (px, 0 =
+    exact).
+    """
+
+    tracking_loss: str = "mse"
+    centre_loss_weight: float = 0.1
+    readout: str = "soft_argmax"
+    peak_radius: float = 3.0
+    target_sigma: float = 0.0
+
+    @classmethod
+    def of(cls, config) -> HeadRecipe:
+        """The recipe of a `MedicaneVideoMAEConfig` (a trained tracker's or detector's)."""
+        return cls(
+            tracking_loss=config.tracking_loss,
+            centre_loss_weight=config.tracking_centre_loss_weight,
+            readout=config.tracking_readout,
+            peak_radius=config.tracking_peak_radius,
+            target_sigma=config.heatmap_target_sigma,
+        )
+
+
 class SmallCNN(nn.Module):
     """Last ``frames`` frames stacked on channels -> per-pixel features ``[B, width, H, W]`` and heat logits."""
 
-    def __init__(self, channels: int = 3, frames: int = 4, width: int = 32, num_labels: int = 2) -> None:
+    def __init__(
+        self,
+        channels: int = 3,
+        frames: int = 4,
+        width: int = 32,
+        num_labels: int = 2,
+        recipe: HeadRecipe | None = None,
+    ) -> None:
         super().__init__()
         self.frames = frames
+        self.recipe = recipe or HeadRecipe()
         layers: list[nn.Module] = [nn.Conv2d(channels * frames, width, 3, padding=1), nn.GELU()]
         for dilation in (1, 2, 4, 8):  # receptive field 33 px: a storm and its surroundings
             layers += [nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation), nn.GELU()]
@@ -130,23 +168,30 @@ class SmallCNN(nn.Module):
         heat = self.score(features)[:, 0]
         weights = heat.reshape(batch, -1).softmax(dim=-1)
         pooled = torch.einsum("bn,bcn->bc", weights, features.reshape(batch, features.shape[1], -1))
-        return heat, soft_argmax_2d(heat), self.classifier(pooled)
+        if self.recipe.readout == "peak":
+            centre = peak_readout_with_spread(heat, self.recipe.peak_radius)[0]
+        else:
+            centre = soft_argmax_2d(heat)
+        return heat, centre, self.classifier(pooled)
 
 
 def _tracking_loss(model: SmallCNN, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The VideoMAE tracker's loss (`HeadRecipe`)."""
     heat, centre, _ = model(batch["pixel_values"])
-    size = heat.shape[-1]
-    # the VideoMAE tracker's loss: MSE in half-tile units + 0.1 x the sub-pixel centre cross-entropy
-    return F.mse_loss(centre / (size / 2), batch["labels"] / (size / 2)) + 0.1 * centre_loss(
-        heat, batch["labels"], subpixel=True
-    )
+    recipe, size = model.recipe, heat.shape[-1]
+    likelihood = centre_loss(heat, batch["labels"], subpixel=True, sigma=recipe.target_sigma)
+    if recipe.tracking_loss == "heatmap":
+        return likelihood
+    return F.mse_loss(centre / (size / 2), batch["labels"] / (size / 2)) + recipe.centre_loss_weight * likelihood
 
 
 def _detection_loss(
     model: SmallCNN, batch: dict[str, torch.Tensor], class_weights: torch.Tensor
 ) -> torch.Tensor:
     heat, _, logits = model(batch["pixel_values"])
-    return F.cross_entropy(logits, batch["labels"], weight=class_weights) + centre_loss(heat, batch["centre"])
+    return F.cross_entropy(logits, batch["labels"], weight=class_weights) + centre_loss(
+        heat, batch["centre"], sigma=model.recipe.target_sigma
+    )
 
 
 @torch.inference_mode()
@@ -172,11 +217,13 @@ def train_small_cnn(
     batch_size: int = 16,
     eval_every: int = 100,
     class_weights: torch.Tensor | None = None,
+    recipe: HeadRecipe | None = None,
 ) -> tuple[SmallCNN, dict[str, float]]:
     """Train for `seconds` of wall time; keep the state with the best validation figure (tracking: median px,
-    lower is better; detection: ROC AUC). `validation_targets`: ``[N, 2]`` centres or ``[N]`` labels."""
+    lower is better; detection: ROC AUC). `validation_targets`: ``[N, 2]`` centres or ``[N]`` labels; `recipe`:
+    the VideoMAE heads' read-out and losses (default: soft arg-max, MSE + 0.1 x centre cross-entropy)."""
     torch.manual_seed(seed)
-    model = SmallCNN()
+    model = SmallCNN(recipe=recipe)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)

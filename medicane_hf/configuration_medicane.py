@@ -27,8 +27,9 @@ THREE_CLASS_ID2LABEL: dict[int, str] = {0: "background", 1: "medicane", 2: "neig
 
 ENCODER_MASK_TYPES = ("tube",)
 DECODER_MASK_TYPES = ("running_cell", "none")
-TRACKING_LOSSES = ("mse", "huber")
+TRACKING_LOSSES = ("mse", "huber", "heatmap")
 TRACKING_HEADS = ("pooled", "token_argmax", "heatmap")
+TRACKING_READOUTS = ("soft_argmax", "peak")
 PATCH_EMBEDDINGS = ("linear", "conv")
 DETECTION_POOLINGS = ("mean", "max", "attention", "heatmap")
 
@@ -121,7 +122,13 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     class_weights (`list[float]`, *optional*):
         Per-class weights of the detection cross-entropy, one per label.
     tracking_loss (`str`, defaults to `"mse"`):
-        `"mse"` or `"huber"`, computed in normalised target space (see `tracking_target_centre`).
+        `"mse"` or `"huber"`, computed in normalised target space (see `tracking_target_centre`), plus the heat
+        map's centre loss weighted by `tracking_centre_loss_weight`; or `"heatmap"` (`tracking_head="heatmap"`
+        only): the heat map's centre loss alone, the negative log-likelihood of the labelled centre under the
+        map's pixel softmax (target blurred by `heatmap_target_sigma`). A coordinate loss on the soft arg-max
+        rewards a map that hedges between candidates (its mean lands between them, near the tile centre, when
+        the eye is hidden or the label is noisy: 239 km on `realistic` validation); the likelihood rewards mass on
+        the right pixel and lets the `"peak"` read-out pick the most likely candidate.
     tracking_huber_delta (`float`, defaults to 0.1):
         Huber threshold in normalised units (0.1 = 11.2 px on a 224 px tile).
     tracking_head (`str`, defaults to `"pooled"`):
@@ -166,6 +173,18 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         centre's four neighbouring pixels, bilinear weights) added to the soft arg-max's MSE. The MSE alone gives
         a flat map little gradient: 2 of 5 seeds stayed at 8-12 px after 600 steps while the others reached 0.1-0.3
         px (benchmarks/RESULTS.md). 0 turns it off.
+    heatmap_target_sigma (`float`, defaults to 0.0):
+        The target of either heat map's centre loss (tracking and `detection_pooling="heatmap"`): 0 is the exact
+        centre (tracking: its four neighbouring pixels with bilinear weights, sub-pixel; detection: the pixel
+        holding it); > 0 an isotropic Gaussian of this sigma (px) around the labelled centre, the label's own
+        uncertainty (real tracks sit tens of km off the visible centre).
+    tracking_readout (`str`, defaults to `"soft_argmax"`):
+        How the `"heatmap"` tracking head turns its map into one centre: `"soft_argmax"`, the expected position
+        under the whole map's softmax; `"peak"`, the expected position within `tracking_peak_radius` px of the
+        map's most likely pixel (the mode, refined to sub-pixel: a second candidate elsewhere does not pull the
+        centre towards it). The spread is the whole map's, about that centre, in both cases.
+    tracking_peak_radius (`float`, defaults to 3.0):
+        Half-width (px) of the square window of the `"peak"` read-out.
     heatmap_frames (`int`, defaults to 2):
         How many of the clip's last frames the `"heatmap"` head reads at full resolution (2 show the motion).
     detection_temperature (`float`, defaults to 1.0):
@@ -211,6 +230,9 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     heatmap_frames: int = 2
     detection_centre_loss_weight: float = 1.0
     tracking_centre_loss_weight: float = 0.1
+    heatmap_target_sigma: float = 0.0
+    tracking_readout: str = "soft_argmax"
+    tracking_peak_radius: float = 3.0
     detection_temperature: float = 1.0
     detection_threshold: float | None = None
     tracking_spread_scale: float = 1.0
@@ -368,6 +390,18 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
             raise ValueError(f"tracking_loss={self.tracking_loss!r}: choose one of {TRACKING_LOSSES}")
         if self.tracking_head not in TRACKING_HEADS:
             raise ValueError(f"tracking_head={self.tracking_head!r}: choose one of {TRACKING_HEADS}")
+        if self.tracking_loss == "heatmap" and self.tracking_head != "heatmap":
+            raise ValueError(
+                f"tracking_loss='heatmap' is the heat map's likelihood: it needs tracking_head='heatmap', got "
+                f"{self.tracking_head!r}"
+            )
+        if self.tracking_readout not in TRACKING_READOUTS:
+            raise ValueError(f"tracking_readout={self.tracking_readout!r}: choose one of {TRACKING_READOUTS}")
+        if not self.heatmap_target_sigma >= 0 or not self.tracking_peak_radius >= 0:
+            raise ValueError(
+                f"heatmap_target_sigma={self.heatmap_target_sigma} and tracking_peak_radius="
+                f"{self.tracking_peak_radius} must be >= 0 (px)"
+            )
         if self.detection_pooling not in DETECTION_POOLINGS:
             raise ValueError(
                 f"detection_pooling={self.detection_pooling!r}: choose one of {DETECTION_POOLINGS}"

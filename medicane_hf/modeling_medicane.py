@@ -869,7 +869,9 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
         logits = self.classifier(embeddings)
         loss = None if labels is None else self.compute_loss(logits, labels.to(logits.device))
         if loss is not None and heat is not None and centre is not None:
-            loss = loss + self.config.detection_centre_loss_weight * centre_loss(heat, centre.to(heat.device))
+            loss = loss + self.config.detection_centre_loss_weight * centre_loss(
+                heat, centre.to(heat.device), sigma=float(self.config.heatmap_target_sigma)
+            )
         return MedicaneVideoMAEDetectionOutput(
             loss=loss,
             logits=logits,
@@ -883,7 +885,9 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
         return (logits.float() / self.config.detection_temperature).softmax(dim=-1)
 
 
-def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool = False) -> torch.Tensor:
+def centre_loss(
+    heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool = False, sigma: float = 0.0
+) -> torch.Tensor:
     """Cross-entropy of a heat map's pixel softmax against the centre (float32 scalar).
 
     Args:
@@ -892,6 +896,8 @@ def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool 
         subpixel: the target is the centre's four neighbouring pixels with bilinear weights, whose expected
             position is the centre itself, so the loss agrees with a soft arg-max (tracking); else the one
             pixel holding the centre (detection: where, not exactly where).
+        sigma: > 0: the target is instead an isotropic Gaussian of this sigma (px) around the centre, cut to the
+            tile and normalised (a label known to that precision only); overrides `subpixel`.
 
     Returns:
         The mean over counted rows, 0 when none counts (the term then adds nothing to the loss). Under DDP the
@@ -906,6 +912,15 @@ def centre_loss(heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool 
     if not counted.any():
         return heat_logits.float().sum() * 0.0  # keeps the graph (DDP needs every parameter used)
     logits = heat_logits.float().reshape(batch, -1)[counted]
+    if sigma > 0:
+        xy = centre[counted].float()
+        xs = torch.arange(width, dtype=torch.float32, device=logits.device)
+        ys = torch.arange(height, dtype=torch.float32, device=logits.device)
+        gx = torch.exp(-0.5 * ((xs[None] - xy[:, :1]) / sigma) ** 2)  # [n, W]
+        gy = torch.exp(-0.5 * ((ys[None] - xy[:, 1:]) / sigma) ** 2)  # [n, H]
+        target = (gy[:, :, None] * gx[:, None, :]).reshape(logits.shape)
+        target = target / target.sum(dim=-1, keepdim=True)
+        return -(target * logits.log_softmax(dim=-1)).sum(dim=-1).mean()
     if not subpixel:
         return F.cross_entropy(logits, (pixel[counted, 1] * width + pixel[counted, 0]).long())
     xy = centre[counted].float()
@@ -959,6 +974,41 @@ def soft_argmax_with_spread(logits: torch.Tensor) -> tuple[torch.Tensor, torch.T
     mean = centre.detach()
     var_x = (weights_x * (xs[None] - mean[:, :1]) ** 2).sum(-1)
     var_y = (weights_y * (ys[None] - mean[:, 1:]) ** 2).sum(-1)
+    return centre, torch.sqrt(0.5 * (var_x + var_y)).clamp_min(1e-6)
+
+
+def peak_readout_with_spread(logits: torch.Tensor, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The map's mode refined to sub-pixel, and the whole map's spread about it.
+
+    The centre is the expected position under the softmax restricted to the square window of half-width
+    `radius` px around the most likely pixel (differentiable in the logits; the window is chosen without
+    gradient); a second candidate elsewhere on the map does not pull it. The spread is
+    ``sqrt((E[(x - cx)^2] + E[(y - cy)^2]) / 2)`` over the whole map with the centre held fixed: a map split
+    between candidates reads as uncertain.
+
+    Args:
+        logits: ``[B, H, W]`` per-pixel logits.
+        radius: window half-width in px (0: the arg-max pixel itself).
+
+    Returns:
+        centre ``[B, 2]`` (x, y) px, float32; spread ``[B]`` px.
+    """
+    batch, height, width = logits.shape
+    weights = logits.float().reshape(batch, -1).softmax(dim=-1).reshape(batch, height, width)
+    flat = weights.reshape(batch, -1).argmax(dim=-1)
+    peak_y, peak_x = (flat // width).float(), (flat % width).float()
+    xs = torch.arange(width, dtype=torch.float32, device=logits.device)
+    ys = torch.arange(height, dtype=torch.float32, device=logits.device)
+    in_x = ((xs[None] - peak_x[:, None]).abs() <= radius).float()  # [B, W]
+    in_y = ((ys[None] - peak_y[:, None]).abs() <= radius).float()  # [B, H]
+    local = weights * in_y[:, :, None] * in_x[:, None, :]
+    mass = local.sum(dim=(1, 2)).clamp_min(1e-30)
+    centre = torch.stack(
+        [(local.sum(dim=1) * xs).sum(-1) / mass, (local.sum(dim=2) * ys).sum(-1) / mass], dim=-1
+    )
+    mean = centre.detach()
+    var_x = (weights.sum(dim=1) * (xs[None] - mean[:, :1]) ** 2).sum(-1)
+    var_y = (weights.sum(dim=2) * (ys[None] - mean[:, 1:]) ** 2).sum(-1)
     return centre, torch.sqrt(0.5 * (var_x + var_y)).clamp_min(1e-6)
 
 
@@ -1094,9 +1144,12 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
                 f"tracking labels must be (x, y) tile pixels of shape [batch, 2], got {list(labels.shape)}"
             )
         target = self.normalize_targets(labels)
+        sigma = float(self.config.heatmap_target_sigma)
+        if self.config.tracking_loss == "heatmap":
+            return centre_loss(heat_logits, labels.float(), subpixel=True, sigma=sigma)
         if heat_logits is not None and self.config.tracking_centre_loss_weight > 0:
             extra = self.config.tracking_centre_loss_weight * centre_loss(
-                heat_logits, labels.float(), subpixel=True
+                heat_logits, labels.float(), subpixel=True, sigma=sigma
             )
         else:
             extra = 0.0
@@ -1130,7 +1183,10 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
             _, grid_h, grid_w = self.config.token_grid
             last = self.fc_norm(outputs.last_hidden_state[:, -grid_h * grid_w :])
             heat_logits = self.heatmap_head(last, pixel_values)[1]
-            centre, raw_spread = soft_argmax_with_spread(heat_logits)
+            if self.config.tracking_readout == "peak":
+                centre, raw_spread = peak_readout_with_spread(heat_logits, self.config.tracking_peak_radius)
+            else:
+                centre, raw_spread = soft_argmax_with_spread(heat_logits)
             normalized = self.normalize_targets(centre)
             spread = self.config.tracking_spread_scale * raw_spread
         elif self.heatmap is None:

@@ -504,8 +504,30 @@ def validate_arguments(args: ParsedArguments) -> None:
         )
     check(training.adam_epsilon > 0, "adam_epsilon", training.adam_epsilon, "must be positive")
     problems += adapter_problems(args)
+    problems += config_override_problems(model)
     if problems:
         raise ArgumentValueError("invalid argument(s); nothing was built:\n  " + "\n  ".join(problems))
+
+
+def config_override_problems(model_args: ModelArguments) -> list[str]:
+    """`--config_overrides` keys that are no setting of `MedicaneVideoMAEConfig` (one line each, with the closest
+    names): a config takes any keyword and would carry a misspelt key along silently, changing nothing."""
+    import difflib
+
+    from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
+
+    try:
+        overrides = config_overrides(model_args)
+    except ValueError as error:
+        return [str(error)]
+    known = set(MedicaneVideoMAEConfig().to_dict())
+    problems = []
+    for key in overrides:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            problems.append(f"--config_overrides {key}: no such setting of MedicaneVideoMAEConfig{hint}")
+    return problems
 
 
 FINE_TUNING_STAGES = ("detection", "tracking")

@@ -127,3 +127,55 @@ def test_subpixel_centre_loss_is_smallest_where_the_soft_argmax_is_the_centre() 
     assert centre_loss(torch.zeros(1, 64, 64), centre[:1]).item() == pytest.approx(
         float(torch.log(torch.tensor(4096.0)))
     )
+
+
+def test_gaussian_centre_target_is_learnt_where_its_peak_is() -> None:
+    from medicane_hf.modeling_medicane import centre_loss, peak_readout_with_spread
+
+    centre = torch.tensor([[10.3, 20.7]])
+    logits = torch.zeros(1, 64, 64, requires_grad=True)
+    optimizer = torch.optim.Adam([logits], lr=0.5)
+    for _ in range(300):
+        optimizer.zero_grad()
+        centre_loss(logits, centre, sigma=1.5).backward()
+        optimizer.step()
+    peak, spread = peak_readout_with_spread(logits.detach(), radius=3.0)
+    torch.testing.assert_close(peak, centre, atol=0.1, rtol=0)
+    # the map learnt the target's own blur: an isotropic Gaussian of sigma 1.5 has this spread (a little
+    # less: the 3-px window and the optimiser's 300 steps), not a sharp peak
+    assert 1.0 < spread.item() < 1.7
+
+
+def test_peak_readout_ignores_a_second_candidate_that_pulls_the_soft_argmax() -> None:
+    from medicane_hf.modeling_medicane import peak_readout_with_spread, soft_argmax_with_spread
+
+    logits = torch.full((1, 64, 64), -30.0)
+    logits[0, 20, 10] = 0.0  # the storm: 60 % of the mass
+    logits[0, 50, 50] = float(torch.log(torch.tensor(2 / 3)))  # a look-alike: 40 %
+    soft, soft_spread = soft_argmax_with_spread(logits)
+    peak, peak_spread = peak_readout_with_spread(logits, radius=3.0)
+    torch.testing.assert_close(peak, torch.tensor([[10.0, 20.0]]), atol=1e-4, rtol=0)
+    assert soft[0, 0].item() == pytest.approx(0.6 * 10 + 0.4 * 50, abs=1e-3)  # between the two: wrong for both
+    # about the peak, the look-alike's 40 % at 50 px makes the spread large: the map says it is unsure
+    assert peak_spread.item() > soft_spread.item() > 10
+
+
+def test_likelihood_tracking_loss_and_peak_readout() -> None:
+    model = MedicaneVideoMAEForTracking(
+        _config(tracking_head="heatmap", tracking_loss="heatmap", tracking_readout="peak", heatmap_target_sigma=1.0)
+    )
+    labels = torch.tensor([[10.0, 50.0], [40.5, 3.25]])
+    output = model(_clip(), labels=labels)
+    assert output.logits.shape == (2, 2) and output.centre_spread.shape == (2,)
+    # the loss is the heat map's negative log-likelihood alone: a nearly flat map at initialisation costs about
+    # log(64 * 64) nats
+    assert output.loss.item() == pytest.approx(float(torch.log(torch.tensor(4096.0))), rel=0.05)
+    output.loss.backward()
+    assert model.heatmap_head.heatmap_score.weight.grad.abs().sum() > 0
+
+
+def test_likelihood_tracking_loss_needs_the_heatmap_head() -> None:
+    with pytest.raises(ValueError, match="tracking_loss='heatmap'.*tracking_head='heatmap'"):
+        _config(tracking_head="pooled", tracking_loss="heatmap")
+    with pytest.raises(ValueError, match="tracking_readout"):
+        _config(tracking_head="heatmap", tracking_readout="mode")

@@ -125,3 +125,15 @@ def test_a_best_model_metric_brings_its_direction():
         DETECTION, ["--metric_for_best_model", "loss", "--greater_is_better", "true"]
     )
     assert given.training.greater_is_better is True  # said explicitly: kept
+
+
+def test_a_misspelt_config_override_is_refused_with_the_closest_names(dataset_dir, tmp_path, capfd):
+    """A config takes any keyword: `tracking_target_sigma=1.0` (for heatmap_target_sigma) trained a whole run with
+    the setting at its default and said nothing."""
+    out = tmp_path / "run"
+    flags = [*quick_flags(dataset_dir, out), "--config_overrides", "patch_embedding=conv,tracking_target_sigma=1.0"]
+    assert main("tracking", flags) == 2
+    err = " ".join(capfd.readouterr().err.split())
+    assert "--config_overrides tracking_target_sigma: no such setting" in err
+    assert "heatmap_target_sigma" in err and "patch_embedding" not in err.split("no such setting")[0]
+    assert not out.exists()

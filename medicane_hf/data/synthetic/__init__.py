@@ -36,6 +36,7 @@ from medicane_hf.data.synthetic.default import (
     ensure_synthetic_dataset,
     read_source_label_error,
     read_source_truth,
+    spaced_episodes,
 )
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "preview_only",
     "read_source_label_error",
     "read_source_truth",
+    "spaced_episodes",
     "tracks_table",
     "write_preview",
 ]

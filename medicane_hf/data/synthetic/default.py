@@ -53,22 +53,28 @@ __all__ = [
     "ensure_synthetic_dataset",
     "read_source_label_error",
     "read_source_truth",
+    "spaced_episodes",
 ]
 
 DEFAULT_NAME = "default-v2"
 # (start, days) of each synthetic episode: 12 days of frames, 2 storms per episode. Eight
 # episodes (not four) give the train split 12 storms / ~130 Medicane clips instead of 4 / 46:
 # with four, detection and tracking had too few storms to learn anything that transfers.
-DEFAULT_EPISODES: tuple[tuple[str, float], ...] = (
-    ("2023-10-01", 1.5),
-    ("2023-10-05", 1.5),
-    ("2023-10-09", 1.5),
-    ("2023-10-13", 1.5),
-    ("2023-10-17", 1.5),
-    ("2023-10-21", 1.5),
-    ("2023-10-25", 1.5),
-    ("2023-10-29", 1.5),
-)
+
+
+def spaced_episodes(
+    count: int, start: str = "2023-10-01", days: float = 1.5, every_days: int = 4
+) -> tuple[tuple[str, float], ...]:
+    """`count` episodes of `days` days, one every `every_days` days from `start` (``(start, days)`` pairs): the
+    default's layout (8) or a larger training basin of the same kind (each episode its own seed, so its own
+    storms)."""
+    first = pd.Timestamp(start)
+    return tuple(
+        ((first + pd.Timedelta(days=every_days * k)).strftime("%Y-%m-%d"), float(days)) for k in range(count)
+    )
+
+
+DEFAULT_EPISODES: tuple[tuple[str, float], ...] = spaced_episodes(8)
 DEFAULT_SEED = 0
 DEFAULT_PRESET = "demo"
 _COMPLETE_MARKER = "dataset_info.json"
