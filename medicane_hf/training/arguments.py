@@ -101,6 +101,28 @@ class ModelArguments:
             "`mean` (VideoMAE v2's) or `max`. Empty: the model's."
         },
     )
+    tracking_loss: str | None = field(
+        default=None,
+        metadata={
+            "help": "Tracking: `heatmap` (the heat map's negative log-likelihood of the labelled centre; the "
+            "tracking recipe), `mse` or `huber` (on the read-out centre, plus the map's centre term). Empty: the "
+            "model's."
+        },
+    )
+    tracking_readout: str | None = field(
+        default=None,
+        metadata={
+            "help": "Tracking, heat-map head: `peak` (the most likely pixel, refined within a few px; the tracking "
+            "recipe) or `soft_argmax` (the whole map's expected position). Empty: the model's."
+        },
+    )
+    heatmap_target_sigma: float | None = field(
+        default=None,
+        metadata={
+            "help": "Detection and tracking heat maps: blur (px, sigma of a Gaussian) of the centre target, the "
+            "label's own uncertainty; 0 = the exact pixel. Empty: the model's."
+        },
+    )
     mask_ratio: float | None = field(
         default=None,
         metadata={

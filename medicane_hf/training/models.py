@@ -157,6 +157,9 @@ def recipe_settings(
         ("drop_path_rate", "drop_path_rate"),
         ("tracking_head", "tracking_head"),
         ("detection_pooling", "detection_pooling"),
+        ("tracking_loss", "tracking_loss"),
+        ("tracking_readout", "tracking_readout"),
+        ("heatmap_target_sigma", "heatmap_target_sigma"),
         ("mask_ratio", "encoder_mask_ratio"),
         ("decoder_mask_ratio", "decoder_mask_ratio"),
     ):
