@@ -557,7 +557,8 @@ class MedicaneVideoMAEPreTrainedModel(PreTrainedModel):
             init.kaiming_normal_(module.weight, nonlinearity="relu")
             init.zeros_(module.bias)
         elif isinstance(module, (TokenScore, PositionEmbedding)):
-            # equal scores: attention pooling starts out as mean pooling
+            # equal scores: attention pooling starts out as mean pooling; no position term: the position
+            # detector starts out as the pixel-only one
             init.zeros_(module.weight)
             init.zeros_(module.bias)
 
@@ -771,7 +772,9 @@ POSITION_FREQUENCIES = (1.0, 2.0, 4.0, 8.0)
 """Frequencies k of the Fourier features of a grid position p in [0, 1]: sin / cos of 2 pi k p, per axis."""
 
 
-def fourier_features(position: torch.Tensor, frequencies: tuple[float, ...] = POSITION_FREQUENCIES) -> torch.Tensor:
+def fourier_features(
+    position: torch.Tensor, frequencies: tuple[float, ...] = POSITION_FREQUENCIES
+) -> torch.Tensor:
     """Fixed Fourier features of positions ``[B, 2]`` in [0, 1]^2 -> float32 ``[B, 2 * 2 * len(frequencies)]``:
     (sin, cos) of ``2 pi k p`` for every k, x then y."""
     k = torch.tensor(frequencies, dtype=torch.float32, device=position.device)

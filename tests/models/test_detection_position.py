@@ -76,7 +76,9 @@ def test_grid_position_is_the_heat_maps_centre_plus_the_offset_over_the_grid_siz
 def test_position_embedding_learns_from_zero() -> None:
     _, model = _pair()
     model.train()
-    output = model(_clip(), labels=torch.tensor([0, 1]), tile_offset=torch.tensor([[10.0, 5.0], [200.0, 60.0]]))
+    output = model(
+        _clip(), labels=torch.tensor([0, 1]), tile_offset=torch.tensor([[10.0, 5.0], [200.0, 60.0]])
+    )
     output.loss.backward()
     assert model.position_embedding.weight.grad.abs().sum() > 0  # zero weights, non-zero gradient
 
@@ -113,4 +115,6 @@ def test_position_detector_round_trips_through_save_pretrained(tmp_path) -> None
     model.save_pretrained(tmp_path)
     loaded = MedicaneVideoMAEForDetection.from_pretrained(tmp_path).eval()
     assert loaded.config.detection_position is True and loaded.config.grid["width"] == 384
-    torch.testing.assert_close(loaded(clip, tile_offset=offsets).logits, model(clip, tile_offset=offsets).logits)
+    torch.testing.assert_close(
+        loaded(clip, tile_offset=offsets).logits, model(clip, tile_offset=offsets).logits
+    )
