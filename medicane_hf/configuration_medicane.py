@@ -150,6 +150,16 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         frames at full resolution, as the `"heatmap"` tracking head sees them, pooled by the softmax of a
         per-pixel score (`heatmap_head`, the same module and key names as the tracking head, so a tracker's weights
         carry over; `classifier` then takes `heatmap_channels` features).
+    detection_position (`bool`, defaults to `False`):
+        With `detection_pooling="heatmap"` only: the detector also sees where on the grid the storm is. Its
+        forward then needs `tile_offset` float `[B, 2]`, the grid pixel (x0, y0) of the tile's top-left corner;
+        the heat map's soft arg-max (detached: position does not shape the map) plus `tile_offset`, divided by
+        the `grid`'s (width, height), is encoded by fixed Fourier features (sin / cos of 2 pi k p, k = 1, 2, 4,
+        8, per axis) and `position_embedding` Linear(16, heatmap_channels), whose output is added to the pooled
+        features before `classifier`. Zero-initialised, so training starts as the pixel-only head. A Medicane is
+        over sea by definition, and a look-alike vortex with an eye over land cannot be told from one by its
+        pixels: on the `realistic` basin a pixel-only detector that flags every eye has FAR 0.433, one that
+        also knows land from sea 0.215. Needs `grid` at forward time.
     patch_embedding (`str`, defaults to `"linear"`):
         How a tubelet becomes a token. `"linear"`: VideoMAE's Conv3d with kernel = stride = (tubelet, patch,
         patch), i.e. one linear map of the raw pixels (what VideoMAE v1/v2 checkpoints hold). `"conv"`: a small
@@ -223,6 +233,7 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     tracking_huber_delta: float = 0.1
     tracking_head: str = "pooled"
     detection_pooling: str = "mean"
+    detection_position: bool = False
     drop_path_rate: float = 0.0
     patch_embedding: str = "linear"
     stem_width: int = 8
@@ -353,6 +364,16 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         """`validate_clip_shape(pixel_values.shape)`: the cheap check every forward runs."""
         self.validate_clip_shape(pixel_values.shape)
 
+    @property
+    def grid_width_height(self) -> tuple[int, int]:
+        """(width, height) in pixels of the training grid (`grid`); a ValueError when the config has none."""
+        if self.grid is None:
+            raise ValueError(
+                "detection_position=True places the storm on the grid, but the config records no grid: set "
+                "config.grid = SeviriGrid.to_dict() of the training data (the trainer writes it)"
+            )
+        return int(self.grid["width"]), int(self.grid["height"])
+
     # ------------------------------------------------------------------ tracking targets
 
     @property
@@ -405,6 +426,11 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         if self.detection_pooling not in DETECTION_POOLINGS:
             raise ValueError(
                 f"detection_pooling={self.detection_pooling!r}: choose one of {DETECTION_POOLINGS}"
+            )
+        if self.detection_position and self.detection_pooling != "heatmap":
+            raise ValueError(
+                f"detection_position=True reads the heat map's centre: it needs detection_pooling='heatmap', got "
+                f"{self.detection_pooling!r}"
             )
         if self.patch_embedding not in PATCH_EMBEDDINGS:
             raise ValueError(f"patch_embedding={self.patch_embedding!r}: choose one of {PATCH_EMBEDDINGS}")

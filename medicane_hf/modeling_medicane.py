@@ -102,7 +102,9 @@ class MedicaneVideoMAEDetectionOutput(ModelOutput):
 
     loss: scalar cross-entropy (label smoothing and class weights from the config), when labels are given.
     logits: ``[B, num_labels]`` class scores before softmax.
-    embeddings: ``[B, hidden_size]`` mean-pooled tokens after ``fc_norm`` (the classifier's input).
+    embeddings: the classifier's input: ``[B, hidden_size]`` pooled tokens after ``fc_norm``, or with
+        ``"heatmap"`` pooling ``[B, heatmap_channels]`` pooled pixel features (plus the position embedding with
+        ``detection_position``).
     hidden_states, attentions: the encoder's, when asked for.
     """
 
@@ -554,8 +556,9 @@ class MedicaneVideoMAEPreTrainedModel(PreTrainedModel):
         elif isinstance(module, StemConv2d):
             init.kaiming_normal_(module.weight, nonlinearity="relu")
             init.zeros_(module.bias)
-        elif isinstance(module, TokenScore):
-            # equal scores: attention pooling starts out as mean pooling
+        elif isinstance(module, (TokenScore, PositionEmbedding)):
+            # equal scores: attention pooling starts out as mean pooling; no position term: the position
+            # detector starts out as the pixel-only one
             init.zeros_(module.weight)
             init.zeros_(module.bias)
 
@@ -765,6 +768,25 @@ class TokenScore(nn.Linear):
     """Linear(hidden, 1) scoring each token for attention pooling; initialised to zero (uniform weights)."""
 
 
+POSITION_FREQUENCIES = (1.0, 2.0, 4.0, 8.0)
+"""Frequencies k of the Fourier features of a grid position p in [0, 1]: sin / cos of 2 pi k p, per axis."""
+
+
+def fourier_features(
+    position: torch.Tensor, frequencies: tuple[float, ...] = POSITION_FREQUENCIES
+) -> torch.Tensor:
+    """Fixed Fourier features of positions ``[B, 2]`` in [0, 1]^2 -> float32 ``[B, 2 * 2 * len(frequencies)]``:
+    (sin, cos) of ``2 pi k p`` for every k, x then y."""
+    k = torch.tensor(frequencies, dtype=torch.float32, device=position.device)
+    angles = 2 * torch.pi * position.float()[:, :, None] * k  # [B, 2, K]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(1)
+
+
+class PositionEmbedding(nn.Linear):
+    """Linear(Fourier features, heatmap_channels) of the storm's grid position, added to the detector's pooled
+    features; initialised to zero (training starts as the pixel-only head)."""
+
+
 class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
     """Clip classification (background / medicane [/ neighbouring]): pooling + ``fc_norm`` + ``classifier``.
 
@@ -785,7 +807,19 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
         self.pool_score = (
             TokenScore(config.hidden_size, 1) if config.detection_pooling == "attention" else None
         )
+        self.position_embedding = (
+            PositionEmbedding(4 * len(POSITION_FREQUENCIES), config.heatmap_channels)
+            if config.detection_position
+            else None
+        )
         self.post_init()
+
+    def grid_position(self, heat_logits: torch.Tensor, tile_offset: torch.Tensor) -> torch.Tensor:
+        """Where the storm is on the grid, in [0, 1]^2: the heat map's soft arg-max (detached, tile px) plus
+        `tile_offset` ``[B, 2]`` (x0, y0, grid px), divided by the grid's (width, height): float32 ``[B, 2]``."""
+        width, height = self.config.grid_width_height
+        size = torch.tensor([width, height], dtype=torch.float32, device=heat_logits.device)
+        return (soft_argmax_2d(heat_logits.detach()) + tile_offset.to(heat_logits.device).float()) / size
 
     def _detection_embeddings(
         self, pixel_values: torch.Tensor, bool_masked_pos: torch.Tensor | None, **kwargs
@@ -848,6 +882,7 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
         labels: torch.Tensor | None = None,
         bool_masked_pos: torch.Tensor | None = None,
         centre: torch.Tensor | None = None,
+        tile_offset: torch.Tensor | None = None,
         **kwargs,
     ) -> MedicaneVideoMAEDetectionOutput:
         r"""Classify a batch of clips.
@@ -860,12 +895,24 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
                 ``detection_centre_loss_weight`` x `centre_loss` of the heat map: the head is told where the eye
                 is, not only that there is one (with ~130 Medicane train clips the clip label alone did not
                 teach it: held-out ROC AUC 0.65). Ignored by the other poolings.
+            tile_offset: float ``[B, 2]`` (x0, y0), the grid pixel of the tile's top-left corner. Needed with
+                ``config.detection_position`` (the storm's grid position, `grid_position`, is encoded by
+                `fourier_features` and ``position_embedding`` and added to the pooled features); ignored
+                otherwise (datasets always give it).
             bool_masked_pos: optional encoder mask (True = hidden), e.g. for masked-input experiments.
 
         Returns:
             `MedicaneVideoMAEDetectionOutput` (``logits`` ``[B, num_labels]``, ``embeddings`` ``[B, hidden]``).
         """
+        if self.position_embedding is not None and tile_offset is None:
+            raise ValueError(
+                "this detector was trained with the tile's grid position (detection_position=True) and must be "
+                "given tile_offset: float [B, 2], the (x0, y0) grid pixel of each tile's top-left corner"
+            )
         embeddings, outputs, heat = self._detection_embeddings(pixel_values, bool_masked_pos, **kwargs)
+        if self.position_embedding is not None:
+            position = fourier_features(self.grid_position(heat, tile_offset))
+            embeddings = embeddings + self.position_embedding(position.to(embeddings.dtype))
         logits = self.classifier(embeddings)
         loss = None if labels is None else self.compute_loss(logits, labels.to(logits.device))
         if loss is not None and heat is not None and centre is not None:
@@ -1165,6 +1212,7 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
         pixel_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         bool_masked_pos: torch.Tensor | None = None,
+        tile_offset: torch.Tensor | None = None,
         **kwargs,
     ) -> MedicaneVideoMAETrackingOutput:
         r"""Predict the storm centre at the clip's last frame.
@@ -1173,6 +1221,7 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
             pixel_values: float ``[B, T, C, H, W]``, normalised with the config's statistics.
             labels: optional float ``[B, 2]`` true centre (x, y) in tile pixels.
             bool_masked_pos: optional encoder mask (True = hidden).
+            tile_offset: accepted and ignored (the detector's grid position input; datasets may give it).
 
         Returns:
             `MedicaneVideoMAETrackingOutput` (``logits`` = centre in tile pixels ``[B, 2]``).
@@ -1238,6 +1287,7 @@ __all__ = [
     "MedicaneVideoMAETrackingOutput",
     "centre_loss",
     "denormalize_patches",
+    "fourier_features",
     "interpolate_position_table",
     "normalize_patches",
     "patchify",

@@ -4,10 +4,12 @@ Every item is a dict ``{"pixel_values": float32 [T, C, H, W], "labels": ...}`` w
 ``pixel_values`` scaled to 0..1 and normalised with the data's own mean/std by
 `medicane_hf.processing_medicane.to_pixel_values` (the path inference takes too):
 
-- ``DetectionDataset``: ``labels`` int64 scalar (0 background, 1 medicane, 2 neighbouring);
+- ``DetectionDataset``: ``labels`` int64 scalar (0 background, 1 medicane, 2 neighbouring), ``centre``
+  and ``tile_offset`` float32 ``[2]`` = (x0, y0), the grid pixel of the (moved) tile's top-left corner;
 - ``TrackingDataset``: only clips with a target; ``labels`` float32 ``[2]`` = (x, y) of the
   centre at the last frame, tile pixels;
-- ``ClipVideoDataset``: the labelled clips with no labels (MAE validation);
+- ``ClipVideoDataset``: the labelled clips with no labels (MAE validation); with ``with_tile_offset``
+  (inference) also ``tile_offset`` as below;
 - ``PretrainingDataset``: unlabelled windows with a random tile (and optional crop) per sample.
 
 The store may be given as a path (opened lazily, once per worker process) or a
@@ -99,6 +101,9 @@ class ClipVideoDataset(_StoreMixin, Dataset):
         transform: applied to the float 0..1 ``[T, C, H, W]`` clip before normalisation.
         tile_size: tile side in pixels; None reads it from the ``dataset_info.json`` beside the
             store (a build-dataset folder).
+        with_tile_offset: items also carry ``"tile_offset"``: float32 ``[2]`` = (x0, y0), the grid pixel of
+            the tile's top-left corner (what a detector with ``detection_position`` needs; off for MAE
+            validation, whose model takes no such input).
     """
 
     def __init__(
@@ -108,6 +113,8 @@ class ClipVideoDataset(_StoreMixin, Dataset):
         normalization: dict[str, Sequence[float]],
         transform: Transform | None = None,
         tile_size: int | None = None,
+        *,
+        with_tile_offset: bool = False,
     ) -> None:
         self._init_store(store)
         self.mean = [float(v) for v in normalization["image_mean"]]
@@ -118,6 +125,7 @@ class ClipVideoDataset(_StoreMixin, Dataset):
         self.x0 = np.asarray(index_split["x0"], dtype=np.int64)
         self.y0 = np.asarray(index_split["y0"], dtype=np.int64)
         self.clip_ids = list(index_split["clip_id"])
+        self.with_tile_offset = bool(with_tile_offset)
 
     def __len__(self) -> int:
         return len(self.frame_indices)
@@ -129,16 +137,26 @@ class ClipVideoDataset(_StoreMixin, Dataset):
         )
         return to_pixel_values(clip, self.mean, self.std, self.transform)
 
+    def tile_offset(self, i: int, dx: int = 0, dy: int = 0) -> torch.Tensor:
+        """float32 ``[2]`` (x0 + dx, y0 + dy): the grid pixel of row ``i``'s tile top-left, moved by ``(dx, dy)``."""
+        return torch.tensor([int(self.x0[i]) + dx, int(self.y0[i]) + dy], dtype=torch.float32)
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.pixel_values(i)}
+        item = {"pixel_values": self.pixel_values(i)}
+        if self.with_tile_offset:
+            item["tile_offset"] = self.tile_offset(i)
+        return item
 
 
 class DetectionDataset(ClipVideoDataset):
-    """Labelled clips -> ``{"pixel_values": float32 [T, C, H, W], "labels": int64 scalar, "centre": float32 [2]}``.
+    """Labelled clips -> ``{"pixel_values": float32 [T, C, H, W], "labels": int64 scalar, "centre": float32 [2],
+    "tile_offset": float32 [2]}``.
 
     ``centre`` is the storm centre (x, y) at the last frame in tile pixels of a Medicane clip with a target
     (moved with the tile), NaN for every other clip: a heat-map detection head learns where the eye is from it
-    (``MedicaneVideoMAEForDetection``), other heads ignore it.
+    (``MedicaneVideoMAEForDetection``), other heads ignore it. ``tile_offset`` is (x0 + dx, y0 + dy), the grid
+    pixel of the moved tile's top-left corner: a detector with ``detection_position`` places the storm on the
+    grid with it (land or sea), the others ignore it.
 
     With ``max_shift > 0`` (train split only) rows whose label cannot change are read at a random
     translation ``(dx, dy)``, integers drawn uniformly from ``[-max_shift, max_shift]`` (torch's
@@ -235,6 +253,7 @@ class DetectionDataset(ClipVideoDataset):
             "pixel_values": self.pixel_values(i, dx, dy),
             "labels": torch.tensor(self.labels[i], dtype=torch.int64),
             "centre": torch.tensor(self.centres[i] - (dx, dy), dtype=torch.float32),
+            "tile_offset": self.tile_offset(i, dx, dy),
         }
 
 

@@ -183,7 +183,9 @@ def dataset_input(
         item_labelled = True
     else:
         store = FrameStore.open(dataset_dir / "store")
-        dataset = ClipVideoDataset(index[split], store, normalization, tile_size=contract.image_size)
+        dataset = ClipVideoDataset(
+            index[split], store, normalization, tile_size=contract.image_size, with_tile_offset=True
+        )
         item_labelled = False
     dataset = _spread(dataset, max_clips)
     return InferenceInput(

@@ -33,7 +33,8 @@ the raw ``logits`` (detection: class scores before the temperature; tracking: th
 
 class RowDataset(Dataset):
     """`dataset`'s items reduced to what the loop needs, each with its row number:
-    ``{"pixel_values", "row": int64, "labels"?}``."""
+    ``{"pixel_values", "row": int64, "labels"?, "tile_offset"?}`` (the tile's grid offset, for a detector with
+    ``detection_position``)."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -44,8 +45,9 @@ class RowDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = self.dataset[i]
         out = {"pixel_values": item["pixel_values"], "row": torch.tensor(i, dtype=torch.int64)}
-        if "labels" in item:
-            out["labels"] = item["labels"]
+        for key in ("labels", "tile_offset"):
+            if key in item:
+                out[key] = item[key]
         return out
 
 
@@ -115,6 +117,15 @@ class _Rows:
                 array.flush()
 
 
+def _position_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """``{"tile_offset": ...}`` for a detector trained with the tile's grid position (``detection_position``)
+    when the batch carries it, else nothing (other models take no such input; a model folder saved before the
+    input existed would pass it on to its encoder)."""
+    if "tile_offset" in batch and getattr(getattr(model, "config", None), "detection_position", False):
+        return {"tile_offset": batch["tile_offset"]}
+    return {}
+
+
 def predict(
     model: torch.nn.Module,
     dataset: Dataset,
@@ -133,7 +144,8 @@ def predict(
 
     Args:
         model: a stage's model (moved to ``accelerator.device`` and put in eval mode here).
-        dataset: items ``{"pixel_values": float32 [T, C, H, W], "labels"?: ...}``.
+        dataset: items ``{"pixel_values": float32 [T, C, H, W], "labels"?: ..., "tile_offset"?: float32 [2]}``
+            (the tile offset reaches a detector with ``detection_position``, which needs it).
         predictions_fn: the stage's ``TaskSpec.predictions_fn``: model outputs -> ``[B, ...]`` tensor.
         accelerator: the run's ``Accelerator`` (its mixed precision decides the autocast).
         batch_size: clips per forward, per process.
@@ -174,7 +186,7 @@ def predict(
     with torch.inference_mode():
         for batch in loader:
             with accelerator.autocast():
-                outputs = model(pixel_values=batch["pixel_values"])
+                outputs = model(pixel_values=batch["pixel_values"], **_position_inputs(model, batch))
             part = {"row": batch["row"], "predictions": predictions_fn(outputs).float()}
             if "labels" in batch:
                 part["labels"] = batch["labels"]

@@ -101,6 +101,14 @@ class ModelArguments:
             "`mean` (VideoMAE v2's) or `max`. Empty: the model's."
         },
     )
+    detection_position: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Detection with `heatmap` pooling: also give the head where on the grid the heat map's storm "
+            "is (the tile's offset plus the map's centre, land or sea; a Medicane is over sea). The model then "
+            "needs each clip's tile offset at inference. Empty: the model's."
+        },
+    )
     tracking_loss: str | None = field(
         default=None,
         metadata={

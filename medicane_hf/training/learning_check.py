@@ -140,7 +140,8 @@ def predict(model: torch.nn.Module, dataset: Dataset, batch_size: int = 32) -> n
     model.eval()
     outputs = []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        logits = model(pixel_values=batch["pixel_values"]).logits.float()
+        position = {"tile_offset": batch["tile_offset"]} if model.config.detection_position else {}
+        logits = model(pixel_values=batch["pixel_values"], **position).logits.float()
         outputs.append(
             logits.softmax(dim=-1)[:, 1] if isinstance(model, MedicaneVideoMAEForDetection) else logits
         )

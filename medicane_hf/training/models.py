@@ -157,6 +157,7 @@ def recipe_settings(
         ("drop_path_rate", "drop_path_rate"),
         ("tracking_head", "tracking_head"),
         ("detection_pooling", "detection_pooling"),
+        ("detection_position", "detection_position"),
         ("tracking_loss", "tracking_loss"),
         ("tracking_readout", "tracking_readout"),
         ("heatmap_target_sigma", "heatmap_target_sigma"),

@@ -315,6 +315,34 @@ def test_detection_translation_never_changes_a_label(dataset_dir: Path, margin: 
         DetectionDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=4, shift_margin=40)
 
 
+def test_detection_items_carry_the_moved_tiles_grid_offset(dataset_dir: Path) -> None:
+    index = load_index(dataset_dir)["train"]
+    norm = read_dataset_contract(dataset_dir).normalization
+    moved = DetectionDataset(index, dataset_dir / "store", norm, tile_size=64, max_shift=16, shift_margin=8)
+    x0, y0 = np.asarray(index["x0"]), np.asarray(index["y0"])
+    shifted = 0
+    for i in range(len(moved)):
+        torch.manual_seed(i)
+        dx, dy = moved._draw_shift(i)
+        torch.manual_seed(i)  # the same draw: the item's pixels and offset move together
+        offset = moved[i]["tile_offset"]
+        assert offset.dtype == torch.float32 and offset.shape == (2,)
+        assert offset.tolist() == [x0[i] + dx, y0[i] + dy]
+        shifted += (dx, dy) != (0, 0)
+    assert shifted > 10
+    # unmoved splits: the row's own tile; the plain clips give it only when asked (inference), not for MAE
+    still = load_clip_datasets(dataset_dir, "detection", splits=("validation",))["validation"]
+    rows = load_index(dataset_dir)["validation"]
+    assert still[3]["tile_offset"].tolist() == [rows["x0"][3], rows["y0"][3]]
+    assert "tile_offset" not in ClipVideoDataset(rows, dataset_dir / "store", norm, tile_size=64)[3]
+    clips = ClipVideoDataset(rows, dataset_dir / "store", norm, tile_size=64, with_tile_offset=True)
+    assert clips[3]["tile_offset"].tolist() == [rows["x0"][3], rows["y0"][3]]
+    # the predict loop's rows keep it
+    from medicane_hf.inference.predict import RowDataset
+
+    assert RowDataset(clips)[3]["tile_offset"].tolist() == [rows["x0"][3], rows["y0"][3]]
+
+
 @pytest.mark.parametrize("turns", [0, 1, 2, 3, 5])
 def test_rotate_point_follows_torch_rot90(turns: int) -> None:
     tile = torch.zeros(1, 64, 64)

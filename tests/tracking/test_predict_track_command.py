@@ -158,3 +158,20 @@ def test_no_arguments_runs_the_held_out_days_as_the_demo_does(tiny_models, datas
     line = demo.track_line(summary)
     assert f"of {len(summary['scores']['storms'])} true storms found" in line
     assert "map: " in capsys.readouterr().out
+
+
+def test_a_detector_with_grid_position_gets_each_tiles_offset(tiny_models, dataset_dir, tmp_path) -> None:
+    import torch
+
+    from medicane_hf.cli import main as cli_main
+    from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection
+
+    detector = MedicaneVideoMAEForDetection.from_pretrained(tiny_models["detection"], detection_position=True)
+    torch.nn.init.normal_(detector.position_embedding.weight)  # the position changes the scores
+    detector.save_pretrained(tmp_path / "detector")
+    models = {**tiny_models, "detection": tmp_path / "detector"}
+    source = dataset_dir / "source"
+    # a detector that is not given its tiles' offsets raises instead of scoring
+    argv = run_argv(models, source / "frames", tmp_path / "run", "--threshold", "0")
+    assert cli_main(["predict-track", *argv]) == 0
+    assert len(read_detections(tmp_path / "run" / "detections.csv")) == 6 * 12

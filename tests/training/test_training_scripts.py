@@ -124,6 +124,31 @@ def test_detection_calibration_chosen_on_validation_is_saved_with_best(
     assert json.loads((tmp_path / "best" / "metrics.json").read_text())["calibration"] == chosen
 
 
+def test_detection_with_grid_position_trains_and_predicts(dataset_dir, tmp_path):
+    from accelerate.state import AcceleratorState
+
+    from medicane_hf.inference.command import main as infer
+
+    out = tmp_path / "train"
+    flags = quick_flags(dataset_dir, out) + [
+        "--detection_position", "true", "--detection_pooling", "heatmap", "--patch_embedding", "conv",
+    ]  # fmt: skip
+    assert main("detection", flags) == 0
+    saved = json.loads((out / "best" / "config.json").read_text())
+    assert saved["detection_position"] is True and saved["grid"]["width"] > 0
+    model = MedicaneVideoMAEForDetection.from_pretrained(out / "best")
+    assert model.position_embedding is not None
+    # the predict loop hands every batch's tile offsets to the detector (it refuses a batch without them)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    argv = [
+        "--model_name_or_path", str(out / "best"), "--dataset_dir", str(dataset_dir), "--split", "test",
+        "--max_clips", "8", "--output_dir", str(tmp_path / "predict"), "--batch_size", "4", "--num_workers", "0",
+        "--no_progress",
+    ]  # fmt: skip
+    assert infer("detection", argv) == 0
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def test_tracking_reports_km_and_px(specialization_run, dataset_dir, tmp_path):
     flags = quick_flags(dataset_dir, tmp_path) + ["--model_name_or_path", str(specialization_run / "best")]
     assert main("tracking", flags) == 0
