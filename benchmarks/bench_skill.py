@@ -67,7 +67,7 @@ TRAIN_EPISODES = 48  # the training basin: 48 x 1.5 days (~96 storms, ~770 train
 SPLITS = ("train", "validation", "test")
 EDGE_BINS = (0.0, 4.0, 8.0, 16.0, np.inf)  # px from the nearest tile edge
 # train tracking clips beside the full split (~130 on the eight-episode basins, ~770 on 48 episodes)
-LEARNING_CURVE_SIZES = (16, 48, 140)
+LEARNING_CURVE_SIZES = (16, 140)
 DETECTION_KEYS = ("balanced_accuracy", "pod", "far", "csi", "hss", "average_precision", "roc_auc")
 
 
@@ -273,14 +273,19 @@ def videomae_tracking(model: MedicaneVideoMAEForTracking, dataset: Dataset) -> t
 def videomae_detection(
     model: MedicaneVideoMAEForDetection, dataset: Dataset, quarter_turns: bool
 ) -> np.ndarray:
-    """Calibrated Medicane probability ``[N]``; with `quarter_turns` the mean over the four turned tiles."""
+    """Calibrated Medicane probability ``[N]``; with `quarter_turns` the mean over the four turned tiles (a
+    detector with ``detection_position`` gets each tile's offset, unturned: its storm's place on the grid is then
+    read from the turned heat map, within the tile)."""
     model.eval()
     out = []
     for batch in DataLoader(dataset, batch_size=32):
         pixels = batch["pixel_values"]
+        position = {"tile_offset": batch["tile_offset"]} if model.config.detection_position else {}
         turns = range(4) if quarter_turns else (0,)
         probability = [
-            model.probabilities(model(pixel_values=torch.rot90(pixels, k, dims=(-2, -1))).logits)[:, 1]
+            model.probabilities(
+                model(pixel_values=torch.rot90(pixels, k, dims=(-2, -1)), **position).logits
+            )[:, 1]
             for k in turns
         ]
         out.append(torch.stack(probability).mean(dim=0))

@@ -194,15 +194,22 @@ def card_snippet(stage: str, model_id: str, config: Any) -> str:
         "detection": "print(model.probabilities(outputs.logits))  # [1, classes], calibrated",
         "tracking": "print(outputs.logits, outputs.centre_spread)  # centre (x, y) in tile px, spread in px",
     }[stage]
+    # a detector that places the storm on the grid needs each tile's top-left grid pixel (x0, y0)
+    position = (
+        ", tile_offset=torch.tensor([[0.0, 0.0]])"
+        if stage == "detection" and getattr(config, "detection_position", False)
+        else ""
+    )
+    imports = "import numpy as np\nimport torch" if position else "import numpy as np"
     return f"""```python
-import numpy as np
+{imports}
 from transformers import {auto_class}, AutoVideoProcessor
 
 model_id = "{model_id}"
 model = {auto_class}.from_pretrained(model_id, trust_remote_code=True).eval()
 processor = AutoVideoProcessor.from_pretrained(model_id, trust_remote_code=True)
 clip = np.zeros({shape}, dtype=np.uint8)  # one tile: uint8 [T, H, W, C]
-outputs = model(**processor(clip))
+outputs = model(**processor(clip){position})
 {result}
 ```
 

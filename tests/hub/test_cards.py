@@ -96,3 +96,22 @@ def test_template_with_unknown_field_says_so_in_one_line(folders: dict[str, Path
     assert "\n" not in message and "storm_count" in message and "detection.md" in message
     with pytest.raises(CardTemplateError, match="is not there"):
         write_folder_card(folders["tracking"], "x", template_dir=tmp_path)
+
+
+def test_card_snippet_of_a_grid_position_detector_passes_the_tile_offset(tmp_path: Path) -> None:
+    from medicane_hf.data.geo import SeviriGrid
+    from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection
+    from tests.hub.folders import tiny_config
+
+    config = tiny_config(
+        detection_pooling="heatmap", detection_position=True, grid=SeviriGrid(width=384, height=128).to_dict()
+    )
+    folder = tmp_path / "position"
+    MedicaneVideoMAEForDetection(config).save_pretrained(folder)
+    path = write_folder_card(folder, "trained by a test", synthetic_data(tmp_path / "data"))
+    code = re.search(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL).group(1)
+    assert "tile_offset=" in code  # without it the model refuses the call
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), torch.no_grad():
+        exec(compile(code, str(path), "exec"), {})
+    assert "tensor(" in printed.getvalue()
