@@ -195,11 +195,7 @@ def card_snippet(stage: str, model_id: str, config: Any) -> str:
         "tracking": "print(outputs.logits, outputs.centre_spread)  # centre (x, y) in tile px, spread in px",
     }[stage]
     # a detector that places the storm on the grid needs each tile's top-left grid pixel (x0, y0)
-    position = (
-        ", tile_offset=torch.tensor([[0.0, 0.0]])"
-        if stage == "detection" and getattr(config, "detection_position", False)
-        else ""
-    )
+    position = ", tile_offset=torch.tensor([[0.0, 0.0]])" if getattr(config, "detection_position", False) else ""
     imports = "import numpy as np\nimport torch" if position else "import numpy as np"
     return f"""```python
 {imports}
