@@ -664,7 +664,12 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 + " | ".join(_cell(f[k], 3) for k in (*DETECTION_KEYS, "ece", "threshold"))
                 + " |"
             )
-        edge_keys = [k for k in r["detection"]["videomae"] if k.startswith("pod_edge")]
+        # in the bins' order (figures.json stores its keys sorted: "16px-plus" would come before "4-8px")
+        edge_keys = [
+            f"pod_{label}"
+            for label, _ in edge_bins(np.zeros((0, 2)), 1)
+            if f"pod_{label}" in r["detection"]["videomae"]
+        ]
         if edge_keys:
             lines += [
                 "",
@@ -751,8 +756,21 @@ def plot_learning_curve(results: dict[str, Any], path: Path) -> None:
         )
         best = min(r["tracking"][m]["median_km"] for m in ("eye_finder", "small_cnn"))
         ax.axhline(best, color="grey", linestyle=":", linewidth=1)
+    from matplotlib.ticker import NullFormatter
+
+    # ticks at the sizes measured (the presets' full splits differ by a few clips: one tick for both)
+    groups: list[list[int]] = []
+    for n in sorted({p["train_clips"] for r in results["presets"].values() for p in r["learning_curve"]}):
+        if groups and n <= 1.05 * groups[-1][0]:
+            groups[-1].append(n)
+        else:
+            groups.append([n])
+    ax.set_xscale("log")
+    ax.set_xticks(
+        [g[0] for g in groups], [str(g[0]) if len(g) == 1 else f"{g[0]}-{g[-1]}" for g in groups]
+    )
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(
-        xscale="log",
         yscale="log",
         xlabel="train tracking clips",
         ylabel="held-out median centre error (km)",
