@@ -1018,10 +1018,18 @@ def soft_argmax_with_spread(logits: torch.Tensor) -> tuple[torch.Tensor, torch.T
     """
     weights_x, weights_y, xs, ys = _marginals(logits)
     centre = torch.stack([(weights_x * xs).sum(-1), (weights_y * ys).sum(-1)], dim=-1)
+    return centre, _spread_about(weights_x, weights_y, xs, ys, centre)
+
+
+def _spread_about(
+    weights_x: torch.Tensor, weights_y: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, centre: torch.Tensor
+) -> torch.Tensor:
+    """``sqrt((E[(x - cx)^2] + E[(y - cy)^2]) / 2)`` ``[B]`` px under a map's marginals (`_marginals`), the centre
+    ``[B, 2]`` held fixed (detached): a read-out, not a training signal for the position."""
     mean = centre.detach()
     var_x = (weights_x * (xs[None] - mean[:, :1]) ** 2).sum(-1)
     var_y = (weights_y * (ys[None] - mean[:, 1:]) ** 2).sum(-1)
-    return centre, torch.sqrt(0.5 * (var_x + var_y)).clamp_min(1e-6)
+    return torch.sqrt(0.5 * (var_x + var_y)).clamp_min(1e-6)
 
 
 def peak_readout_with_spread(logits: torch.Tensor, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -1053,10 +1061,7 @@ def peak_readout_with_spread(logits: torch.Tensor, radius: float) -> tuple[torch
     centre = torch.stack(
         [(local.sum(dim=1) * xs).sum(-1) / mass, (local.sum(dim=2) * ys).sum(-1) / mass], dim=-1
     )
-    mean = centre.detach()
-    var_x = (weights.sum(dim=1) * (xs[None] - mean[:, :1]) ** 2).sum(-1)
-    var_y = (weights.sum(dim=2) * (ys[None] - mean[:, 1:]) ** 2).sum(-1)
-    return centre, torch.sqrt(0.5 * (var_x + var_y)).clamp_min(1e-6)
+    return centre, _spread_about(weights.sum(dim=1), weights.sum(dim=2), xs, ys, centre)
 
 
 class PixelHead(nn.Module):
