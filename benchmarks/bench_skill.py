@@ -56,6 +56,7 @@ from medicane_hf.evaluation.calibration import (  # noqa: E402
 )
 from medicane_hf.evaluation.detection import balanced_accuracy_threshold, detection_metrics  # noqa: E402
 from medicane_hf.evaluation.tracking import tracking_errors, tracking_metrics  # noqa: E402
+from medicane_hf.inference.predict import position_inputs  # noqa: E402
 from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, MedicaneVideoMAEForTracking  # noqa: E402
 from medicane_hf.training.run import run  # noqa: E402
 
@@ -280,7 +281,7 @@ def videomae_detection(
     out = []
     for batch in DataLoader(dataset, batch_size=32):
         pixels = batch["pixel_values"]
-        position = {"tile_offset": batch["tile_offset"]} if model.config.detection_position else {}
+        position = position_inputs(model, batch)
         turns = range(4) if quarter_turns else (0,)
         probability = [
             model.probabilities(

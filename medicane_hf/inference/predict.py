@@ -117,7 +117,7 @@ class _Rows:
                 array.flush()
 
 
-def _position_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+def position_inputs(model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     """``{"tile_offset": ...}`` for a detector trained with the tile's grid position (``detection_position``)
     when the batch carries it, else nothing (other models take no such input; a model folder saved before the
     input existed would pass it on to its encoder)."""
@@ -186,7 +186,7 @@ def predict(
     with torch.inference_mode():
         for batch in loader:
             with accelerator.autocast():
-                outputs = model(pixel_values=batch["pixel_values"], **_position_inputs(model, batch))
+                outputs = model(pixel_values=batch["pixel_values"], **position_inputs(model, batch))
             part = {"row": batch["row"], "predictions": predictions_fn(outputs).float()}
             if "labels" in batch:
                 part["labels"] = batch["labels"]

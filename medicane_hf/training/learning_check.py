@@ -46,6 +46,7 @@ from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
 from medicane_hf.data.dataset_arrays import dataset_labels, dataset_targets
 from medicane_hf.data.datasets import load_clip_datasets
 from medicane_hf.evaluation.detection import balanced_accuracy_threshold, detection_metrics
+from medicane_hf.inference.predict import position_inputs
 from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, MedicaneVideoMAEForTracking
 from medicane_hf.tasks import TASKS
 from medicane_hf.training.run import run
@@ -140,8 +141,7 @@ def predict(model: torch.nn.Module, dataset: Dataset, batch_size: int = 32) -> n
     model.eval()
     outputs = []
     for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        position = {"tile_offset": batch["tile_offset"]} if model.config.detection_position else {}
-        logits = model(pixel_values=batch["pixel_values"], **position).logits.float()
+        logits = model(pixel_values=batch["pixel_values"], **position_inputs(model, batch)).logits.float()
         outputs.append(
             logits.softmax(dim=-1)[:, 1] if isinstance(model, MedicaneVideoMAEForDetection) else logits
         )

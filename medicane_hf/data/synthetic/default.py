@@ -57,9 +57,6 @@ __all__ = [
 ]
 
 DEFAULT_NAME = "default-v2"
-# (start, days) of each synthetic episode: 12 days of frames, 2 storms per episode. Eight
-# episodes (not four) give the train split 12 storms / ~130 Medicane clips instead of 4 / 46:
-# with four, detection and tracking had too few storms to learn anything that transfers.
 
 
 def spaced_episodes(
@@ -74,6 +71,9 @@ def spaced_episodes(
     )
 
 
+# (start, days) of each synthetic episode: 12 days of frames, 2 storms per episode. Eight
+# episodes (not four) give the train split 12 storms / ~130 Medicane clips instead of 4 / 46:
+# with four, detection and tracking had too few storms to learn anything that transfers.
 DEFAULT_EPISODES: tuple[tuple[str, float], ...] = spaced_episodes(8)
 DEFAULT_SEED = 0
 DEFAULT_PRESET = "demo"
