@@ -127,8 +127,8 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         only): the heat map's centre loss alone, the negative log-likelihood of the labelled centre under the
         map's pixel softmax (target blurred by `heatmap_target_sigma`). A coordinate loss on the soft arg-max
         rewards a map that hedges between candidates (its mean lands between them, near the tile centre, when
-        the eye is hidden or the label is noisy: 239-369 km on `realistic` validation in two runs); the likelihood rewards mass on
-        the right pixel and lets the `"peak"` read-out pick the most likely candidate.
+        the eye is hidden or the label is noisy: 239-369 km on `realistic` validation in two runs); the
+        likelihood rewards mass on the right pixel and lets the `"peak"` read-out pick the most likely candidate.
     tracking_huber_delta (`float`, defaults to 0.1):
         Huber threshold in normalised units (0.1 = 11.2 px on a 224 px tile).
     tracking_head (`str`, defaults to `"pooled"`):
