@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +70,9 @@ SPLITS = ("train", "validation", "test")
 EDGE_BINS = (0.0, 4.0, 8.0, 16.0, np.inf)  # px from the nearest tile edge
 # train tracking clips beside the full split (~130 on the eight-episode basins, ~770 on 48 episodes)
 LEARNING_CURVE_SIZES = (16, 140)
+# the small backbone (21.4 M parameters) on the learning curve, at the CPU time of tiny's 2000 tracking steps: a
+# training step of 8 clips takes 1.03 s for small against 0.19 s for tiny (64-px tiles, 2 threads, this machine)
+SMALL_TRACKING_STEPS = 370
 DETECTION_KEYS = ("balanced_accuracy", "pod", "far", "csi", "hss", "average_precision", "roc_auc")
 
 
@@ -306,6 +310,11 @@ def _flags(config: str, dataset_dir: Path, output_dir: Path, extra: list[str] | 
     ]
 
 
+def recipe_steps(config: str) -> int:
+    """``max_steps`` of a skill config (``configs/skill/<config>``)."""
+    return int(yaml.safe_load((ROOT / "configs" / "skill" / config).read_text())["max_steps"])
+
+
 def train_videomae(train_dir: Path, work: Path, max_steps: int | None = None) -> dict[str, float]:
     """The three skill-recipe stages; returns the wall seconds of each (a finished stage is not rerun).
     `max_steps` shortens every stage (a smoke run of this script, not a measurement)."""
@@ -337,30 +346,38 @@ def learning_curve(
     grid: SeviriGrid,
     tile: int,
     sizes: tuple[int, ...],
+    full: int,
+    model: str = "tiny",
     max_steps: int | None = None,
-) -> list[dict[str, float]]:
-    """Held-out tracking skill of the skill recipe trained on fewer train clips (``--max_train_samples``, evenly
-    spread over the split), same steps; the full split is the main run (`train_videomae`)."""
+) -> list[dict[str, Any]]:
+    """Held-out tracking skill of the skill recipe trained on `sizes` train clips (``--max_train_samples``,
+    evenly spread over the split; `full`, the split's size: all of it), one run per size.
+
+    ``model="tiny"`` is the recipe itself (same steps at every size; the whole split is the main run,
+    `train_videomae`, and is not repeated here). ``model="small"`` swaps in the small backbone for
+    `SMALL_TRACKING_STEPS` steps, the CPU time of tiny's tracking stage: the comparison is at equal CPU."""
+    steps = max_steps if max_steps is not None else (None if model == "tiny" else SMALL_TRACKING_STEPS)
     points = []
     for size in sizes:
-        out = work / f"tracking-{size}-clips"
+        prefix = "tracking" if model == "tiny" else f"{model}-tracking"
+        out = work / f"{prefix}-{size}-clips"
         if not (out / "seconds.json").is_file():
             started = time.perf_counter()
-            steps = (
-                [] if max_steps is None else ["--max_steps", str(max_steps), "--eval_steps", str(max_steps)]
-            )
-            run(
-                "tracking",
-                _flags("tracking.yaml", train_dir, out, ["--max_train_samples", str(size), *steps]),
-            )
+            extra = [] if model == "tiny" else ["--preset", model]
+            extra += [] if size >= full else ["--max_train_samples", str(size)]
+            extra += [] if steps is None else ["--max_steps", str(steps), "--eval_steps", str(max(1, steps // 2))]
+            run("tracking", _flags("tracking.yaml", train_dir, out, extra))
             (out / "seconds.json").write_text(json.dumps({"seconds": time.perf_counter() - started}))
-        model = MedicaneVideoMAEForTracking.from_pretrained(out / "best")
-        predicted, _ = videomae_tracking(model, held)
+        tracker = MedicaneVideoMAEForTracking.from_pretrained(out / "best")
+        predicted, _ = videomae_tracking(tracker, held)
         f = tracking_figures(predicted, label, table, grid, tile)
         g = tracking_figures(predicted, drawn, table, grid, tile)
         points.append(
             {
-                "train_clips": size,
+                "model": model,
+                "train_clips": min(size, full),
+                "steps": steps if steps is not None else recipe_steps("tracking.yaml"),
+                "seconds": json.loads((out / "seconds.json").read_text())["seconds"],
                 "median_km": f["median_km"],
                 "p90_km": f["p90_km"],
                 "drawn_median_km": g["median_km"],
@@ -469,18 +486,36 @@ def evaluate_preset(
         grid,
         tile,
         tuple(n for n in LEARNING_CURVE_SIZES if n < full),
-        max_steps,
+        full,
+        max_steps=max_steps,
     )
     vm = tracking["videomae"]
     curve.append(
         {
+            "model": "tiny",
             "train_clips": full,
+            "steps": max_steps or recipe_steps("tracking.yaml"),
+            "seconds": seconds["tracking"],
             "median_km": vm["median_km"],
             "p90_km": vm["p90_km"],
             "drawn_median_km": vm["drawn_median_km"],
         }
     )
     result["learning_curve"] = curve
+    result["learning_curve_small"] = learning_curve(
+        train_dir,
+        work / "videomae",
+        held,
+        label,
+        drawn,
+        table,
+        grid,
+        tile,
+        (*(n for n in LEARNING_CURVE_SIZES if n < full), full),
+        full,
+        model="small",
+        max_steps=max_steps,
+    )
     label_error = tracking_figures(label, drawn, table, grid, tile)
     result["label_error"] = {k: label_error[k] for k in ("median_km", "rms_km", "p90_km", "median_px")}
     result["tracking"] = tracking
@@ -694,15 +729,20 @@ def markdown(results: dict[str, Any], command: str) -> str:
             *goal_lines(preset, r),
             "",
         ]
-    lines.append(
-        "Learning curve (held-out median km, tracking, tiny): "
-        + "; ".join(
-            f"{preset} "
-            + ", ".join(f"{p['train_clips']} clips {_cell(p['median_km'], 1)}" for p in r["learning_curve"])
-            for preset, r in results["presets"].items()
-        )
-        + "."
-    )
+    for preset, r in results["presets"].items():
+        for model, points in (("tiny", r["learning_curve"]), ("small", r.get("learning_curve_small", []))):
+            if not points:
+                continue
+            lines.append(
+                f"Learning curve, {preset}, {model} ({points[0]['steps']} steps; held-out median km vs label / vs "
+                "drawn centre): "
+                + ", ".join(
+                    f"{p['train_clips']} clips {_cell(p['median_km'], 1)} / {_cell(p['drawn_median_km'], 1)}"
+                    + (f" ({p['seconds'] / 60:.1f} min)" if "seconds" in p else "")
+                    for p in points
+                )
+                + "."
+            )
     lines.append("")
     lines.append(
         f"![reliability](../docs/images/{RELIABILITY_PNG.name}) "
@@ -736,46 +776,49 @@ def plot_reliability(results: dict[str, Any], path: Path) -> None:
 
 
 def plot_learning_curve(results: dict[str, Any], path: Path) -> None:
+    """One panel per preset: held-out median error against train clips, tiny and small, vs label and vs the
+    drawn centre; the best baseline dotted."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for preset, r in results["presets"].items():
-        points = r["learning_curve"]
-        clips = [p["train_clips"] for p in points]
-        ax.plot(clips, [p["median_km"] for p in points], marker="o", label=f"{preset}: vs label")
-        ax.plot(
-            clips,
-            [p["drawn_median_km"] for p in points],
-            marker="x",
-            linestyle="--",
-            label=f"{preset}: vs drawn centre",
-        )
-        best = min(r["tracking"][m]["median_km"] for m in ("eye_finder", "small_cnn"))
-        ax.axhline(best, color="grey", linestyle=":", linewidth=1)
     from matplotlib.ticker import NullFormatter
 
-    # ticks at the sizes measured (the presets' full splits differ by a few clips: one tick for both)
-    groups: list[list[int]] = []
-    for n in sorted({p["train_clips"] for r in results["presets"].values() for p in r["learning_curve"]}):
-        if groups and n <= 1.05 * groups[-1][0]:
-            groups[-1].append(n)
-        else:
-            groups.append([n])
-    ax.set_xscale("log")
-    ax.set_xticks(
-        [g[0] for g in groups], [str(g[0]) if len(g) == 1 else f"{g[0]}-{g[-1]}" for g in groups]
-    )
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set(
-        yscale="log",
-        xlabel="train tracking clips",
-        ylabel="held-out median centre error (km)",
-        title="Tiny VideoMAE, skill recipe (dotted: best baseline)",
-    )
-    ax.legend(fontsize=8)
+    presets = results["presets"]
+    fig, axes = plt.subplots(1, len(presets), figsize=(5 * len(presets), 4), squeeze=False)
+    for ax, (preset, r) in zip(axes[0], presets.items()):
+        sizes: set[int] = set()
+        for model, points, colour in (
+            ("tiny", r["learning_curve"], "C0"),
+            ("small", r.get("learning_curve_small", []), "C1"),
+        ):
+            if not points:
+                continue
+            clips = [p["train_clips"] for p in points]
+            sizes.update(clips)
+            steps = points[0].get("steps")
+            name = f"{model}" + (f", {steps} steps" if steps else "")
+            ax.plot(clips, [p["median_km"] for p in points], marker="o", color=colour, label=f"{name}: vs label")
+            ax.plot(
+                clips,
+                [p["drawn_median_km"] for p in points],
+                marker="x",
+                linestyle="--",
+                color=colour,
+                label=f"{name}: vs drawn centre",
+            )
+        best = min(r["tracking"][m]["median_km"] for m in ("eye_finder", "small_cnn"))
+        ax.axhline(best, color="grey", linestyle=":", linewidth=1, label="best baseline, vs label")
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(sizes), [str(n) for n in sorted(sizes)])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set(
+            yscale="log",
+            xlabel="train tracking clips",
+            ylabel="held-out median centre error (km)",
+            title=f"{preset}: skill recipe, tiny vs small at equal CPU",
+        )
+        ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

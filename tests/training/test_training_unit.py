@@ -27,6 +27,7 @@ from medicane_hf.training.arguments import (
     parse_stage_arguments,
     save_arguments,
     stage_defaults,
+    validate_arguments,
 )
 from medicane_hf.training.callbacks import WeightDecayScheduleCallback
 from medicane_hf.training.checkpoints import (
@@ -313,6 +314,22 @@ def test_every_shipped_config_parses(stage_folder, preset):
     assert args.model.preset == preset
     assert args.training.adam_beta2 == pytest.approx(0.95)
     assert args.training.metric_for_best_model == TASKS[stage].metric_for_best_model
+
+
+@pytest.mark.parametrize("stage", ["specialization", "detection", "tracking"])
+def test_every_skill_config_parses_and_builds_its_model_config(stage):
+    """configs/skill/ is the recipe bench_skill trains and docs/skill.md tells a user to run: each file parses
+    for its stage, passes the checks a run makes, and its config overrides make a valid model config."""
+    path = Path(__file__).resolve().parents[2] / "configs" / "skill" / f"{stage}.yaml"
+    args = parse_arguments([str(path)], stage_defaults(TASKS[stage], quick=False))
+    validate_arguments(args)
+    assert args.model.preset == "tiny"
+    assert args.training.metric_for_best_model == TASKS[stage].metric_for_best_model
+    overrides = config_overrides(args.model)
+    # the stem every skill stage shares (specialization sets it with its own flag)
+    assert overrides.get("patch_embedding", args.model.patch_embedding) == "conv"
+    config = MedicaneVideoMAEConfig.from_preset("tiny", **overrides)
+    assert all(getattr(config, key) == value for key, value in overrides.items())
 
 
 def test_augmentation_flags_reach_the_train_datasets(dataset_dir, tmp_path):
