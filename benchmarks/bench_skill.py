@@ -649,7 +649,9 @@ def markdown(results: dict[str, Any], command: str) -> str:
         lines += [
             f"**{preset}** ({r['tracking_clips']} held-out tracking clips; {r['detection_clips']['all']} detection "
             f"clips, {r['detection_clips']['medicane']} Medicane; measured at {r['commit']} in "
-            f"{r['seconds'] / 60:.0f} min). Label vs drawn centre: median "
+            f"{r['seconds'] / 60:.0f} min"
+            + (f", {r['threads']} torch thread(s)" if "threads" in r else "")
+            + "). Label vs drawn centre: median "
             f"{_cell(err['median_km'], 1)} km, P90 {_cell(err['p90_km'], 1)} km. VideoMAE stages: "
             + ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["videomae_seconds"].items())
             + f" (together {sum(r['videomae_seconds'].values()) / 60:.1f} min)."
@@ -734,9 +736,11 @@ def markdown(results: dict[str, Any], command: str) -> str:
         for model, points in (("tiny", r["learning_curve"]), ("small", r.get("learning_curve_small", []))):
             if not points:
                 continue
+            # a measurement from before the steps were recorded says so rather than failing
+            steps = points[0].get("steps", "recipe's")
             lines.append(
-                f"Learning curve, {preset}, {model} ({points[0]['steps']} steps; held-out median km vs label / vs "
-                "drawn centre): "
+                f"Learning curve, {preset}, {model} ({steps} steps; held-out median km vs label / vs drawn "
+                "centre): "
                 + ", ".join(
                     f"{p['train_clips']} clips {_cell(p['median_km'], 1)} / {_cell(p['drawn_median_km'], 1)}"
                     + (f" ({p['seconds'] / 60:.1f} min)" if "seconds" in p else "")
@@ -855,13 +859,6 @@ def main(argv: list[str] | None = None) -> int:
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     results: dict[str, Any] = {"commit": commit or "unknown", "threads": args.threads, "presets": {}}
-    if args.max_steps is None and RESULTS_JSON.is_file():
-        # the presets not measured now keep their last measurement (with its own commit and minutes)
-        previous = json.loads(RESULTS_JSON.read_text())
-        for preset, figures in previous["presets"].items():
-            if preset not in args.presets:
-                figures.setdefault("commit", previous["commit"])
-                results["presets"][preset] = figures
     for preset in args.presets:
         # a preset's figures are kept beside its runs: a rerun (after a stop, or for another preset) reuses them
         work = Path(args.work_dir) / f"{preset}-e{args.train_episodes}"
@@ -872,6 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         results["presets"][preset] = {
             **evaluate_preset(preset, work, args.train_episodes, args.max_steps),
             "commit": results["commit"],
+            "threads": args.threads,
         }
         if args.max_steps is None:
             saved.write_text(json.dumps(results["presets"][preset], indent=2, sort_keys=True, default=float))
@@ -882,6 +880,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(markdown(results, "smoke run"))
         return 0
+    if RESULTS_JSON.is_file():
+        # the presets not measured now keep their last measurement (with its own commit and minutes); read at
+        # the end, so that runs of different presets side by side keep each other's figures
+        previous = json.loads(RESULTS_JSON.read_text())
+        for preset, figures in previous["presets"].items():
+            if preset not in args.presets:
+                figures.setdefault("commit", previous["commit"])
+                results["presets"][preset] = figures
     RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_JSON.write_text(json.dumps(results, indent=2, sort_keys=True, default=float))
     plot_reliability(results, RELIABILITY_PNG)
