@@ -357,7 +357,7 @@ def learning_curve(
     ``model="tiny"`` is the recipe itself (same steps at every size; the whole split is the main run,
     `train_videomae`, and is not repeated here). ``model="small"`` swaps in the small backbone for
     `SMALL_TRACKING_STEPS` steps, the CPU time of tiny's tracking stage at 2 threads (with one thread small's
-    steps are slower still: 15.5 against tiny's 9.8 min, 2026-12-07); each point records its seconds."""
+    steps are slower still: 15.3-15.7 against tiny's 9.6-10.2 min, 2026-12-07); each point records its seconds."""
     steps = max_steps if max_steps is not None else (None if model == "tiny" else SMALL_TRACKING_STEPS)
     points = []
     for size in sizes:
