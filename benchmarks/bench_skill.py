@@ -478,18 +478,10 @@ def evaluate_preset(
         tracking["videomae"][f"gaussian_coverage_{percent}"] = coverage(err_label, spread, share)
     tracking["videomae"]["median_spread_px"] = float(np.median(spread))
     full = len(dataset_targets(plain["train"]))
+    # the training basin, the runs' folder and the held-out clips: the same for every curve
+    curve_inputs = (train_dir, work / "videomae", held, label, drawn, table, grid, tile)
     curve = learning_curve(
-        train_dir,
-        work / "videomae",
-        held,
-        label,
-        drawn,
-        table,
-        grid,
-        tile,
-        tuple(n for n in LEARNING_CURVE_SIZES if n < full),
-        full,
-        max_steps=max_steps,
+        *curve_inputs, tuple(n for n in LEARNING_CURVE_SIZES if n < full), full, max_steps=max_steps
     )
     vm = tracking["videomae"]
     curve.append(
@@ -505,18 +497,7 @@ def evaluate_preset(
     )
     result["learning_curve"] = curve
     result["learning_curve_small"] = learning_curve(
-        train_dir,
-        work / "videomae",
-        held,
-        label,
-        drawn,
-        table,
-        grid,
-        tile,
-        (full,),
-        full,
-        model="small",
-        max_steps=max_steps,
+        *curve_inputs, (full,), full, model="small", max_steps=max_steps
     )
     label_error = tracking_figures(label, drawn, table, grid, tile)
     result["label_error"] = {k: label_error[k] for k in ("median_km", "rms_km", "p90_km", "median_px")}
