@@ -118,7 +118,7 @@ class HeadRecipe:
     ``tracking_loss``: ``"heatmap"`` (the map's likelihood alone) or ``"mse"`` (the soft arg-max's MSE in half-tile
     units + ``centre_loss_weight`` x the centre cross-entropy); ``readout``: ``"soft_argmax"`` or ``"peak"``
     (within ``peak_radius`` px of the most likely pixel); ``target_sigma``: the centre target's blur (px, 0 =
-    exact).
+    exact); ``label_noise``: the labels' own error (px), the map blurred by it before the likelihood.
     """
 
     tracking_loss: str = "mse"
@@ -126,6 +126,7 @@ class HeadRecipe:
     readout: str = "soft_argmax"
     peak_radius: float = 3.0
     target_sigma: float = 0.0
+    label_noise: float = 0.0
 
     @classmethod
     def of(cls, config) -> HeadRecipe:
@@ -136,6 +137,7 @@ class HeadRecipe:
             readout=config.tracking_readout,
             peak_radius=config.tracking_peak_radius,
             target_sigma=config.heatmap_target_sigma,
+            label_noise=config.heatmap_label_noise,
         )
 
 
@@ -179,7 +181,9 @@ def _tracking_loss(model: SmallCNN, batch: dict[str, torch.Tensor]) -> torch.Ten
     """The VideoMAE tracker's loss (`HeadRecipe`)."""
     heat, centre, _ = model(batch["pixel_values"])
     recipe, size = model.recipe, heat.shape[-1]
-    likelihood = centre_loss(heat, batch["labels"], subpixel=True, sigma=recipe.target_sigma)
+    likelihood = centre_loss(
+        heat, batch["labels"], subpixel=True, sigma=recipe.target_sigma, label_noise=recipe.label_noise
+    )
     if recipe.tracking_loss == "heatmap":
         return likelihood
     return F.mse_loss(centre / (size / 2), batch["labels"] / (size / 2)) + recipe.centre_loss_weight * likelihood

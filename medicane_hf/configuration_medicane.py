@@ -188,6 +188,12 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         centre (tracking: its four neighbouring pixels with bilinear weights, sub-pixel; detection: the pixel
         holding it); > 0 an isotropic Gaussian of this sigma (px) around the labelled centre, the label's own
         uncertainty (real tracks sit tens of km off the visible centre).
+    heatmap_label_noise (`float`, defaults to 0.0):
+        The tracking labels' own error with respect to the centre the frames show, as a Gaussian sigma per axis
+        (px of the tile; e.g. ERA5 composite tracks sit tens of km off the satellite-visible centre). > 0: the
+        tracking heat map's likelihood is taken after blurring its softmax by this error (forward correction for
+        label noise), so the map is fitted to the visible centre and the blur to the labels' scatter; 0 fits the
+        map to the labels themselves. Tracking only (the detector's centre term is a hint, not a read-out).
     tracking_readout (`str`, defaults to `"soft_argmax"`):
         How the `"heatmap"` tracking head turns its map into one centre: `"soft_argmax"`, the expected position
         under the whole map's softmax; `"peak"`, the expected position within `tracking_peak_radius` px of the
@@ -242,6 +248,7 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     detection_centre_loss_weight: float = 1.0
     tracking_centre_loss_weight: float = 0.1
     heatmap_target_sigma: float = 0.0
+    heatmap_label_noise: float = 0.0
     tracking_readout: str = "soft_argmax"
     tracking_peak_radius: float = 3.0
     detection_temperature: float = 1.0
@@ -418,10 +425,12 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
             )
         if self.tracking_readout not in TRACKING_READOUTS:
             raise ValueError(f"tracking_readout={self.tracking_readout!r}: choose one of {TRACKING_READOUTS}")
-        if not self.heatmap_target_sigma >= 0 or not self.tracking_peak_radius >= 0:
+        if not (
+            self.heatmap_target_sigma >= 0 and self.tracking_peak_radius >= 0 and self.heatmap_label_noise >= 0
+        ):
             raise ValueError(
-                f"heatmap_target_sigma={self.heatmap_target_sigma} and tracking_peak_radius="
-                f"{self.tracking_peak_radius} must be >= 0 (px)"
+                f"heatmap_target_sigma={self.heatmap_target_sigma}, tracking_peak_radius="
+                f"{self.tracking_peak_radius} and heatmap_label_noise={self.heatmap_label_noise} must be >= 0 (px)"
             )
         if self.detection_pooling not in DETECTION_POOLINGS:
             raise ValueError(

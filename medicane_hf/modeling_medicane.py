@@ -40,6 +40,7 @@ Token order and masks follow the contract in `medicane_hf.masking`.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -932,8 +933,25 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
         return (logits.float() / self.config.detection_temperature).softmax(dim=-1)
 
 
+def gaussian_blur_probabilities(weights: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``[B, H, W]`` per-pixel probabilities convolved with an isotropic Gaussian of `sigma` px (separable, zero
+    outside the tile: mass blurred off the tile is lost), float32."""
+    radius = max(1, int(math.ceil(3.0 * sigma)))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=weights.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    planes = weights.float()[:, None]  # [B, 1, H, W]
+    planes = F.conv2d(planes, kernel.reshape(1, 1, 1, -1), padding=(0, radius))
+    planes = F.conv2d(planes, kernel.reshape(1, 1, -1, 1), padding=(radius, 0))
+    return planes[:, 0]
+
+
 def centre_loss(
-    heat_logits: torch.Tensor, centre: torch.Tensor, subpixel: bool = False, sigma: float = 0.0
+    heat_logits: torch.Tensor,
+    centre: torch.Tensor,
+    subpixel: bool = False,
+    sigma: float = 0.0,
+    label_noise: float = 0.0,
 ) -> torch.Tensor:
     """Cross-entropy of a heat map's pixel softmax against the centre (float32 scalar).
 
@@ -945,6 +963,11 @@ def centre_loss(
             pixel holding the centre (detection: where, not exactly where).
         sigma: > 0: the target is instead an isotropic Gaussian of this sigma (px) around the centre, cut to the
             tile and normalised (a label known to that precision only); overrides `subpixel`.
+        label_noise: > 0: the labelled centre is the visible one plus a Gaussian error of this sigma (px per axis).
+            The map's softmax is blurred by that error (and renormalised over the tile: only labels on the tile
+            count) before its likelihood is taken, so the map itself is fitted to the visible centre and the blur
+            to the labels' scatter around it ("forward correction" for label noise); without it, the map learns
+            the scatter and its peak is as unsteady as the labels are wide.
 
     Returns:
         The mean over counted rows, 0 when none counts (the term then adds nothing to the loss). Under DDP the
@@ -959,6 +982,11 @@ def centre_loss(
     if not counted.any():
         return heat_logits.float().sum() * 0.0  # keeps the graph (DDP needs every parameter used)
     logits = heat_logits.float().reshape(batch, -1)[counted]
+    if label_noise > 0:
+        blurred = gaussian_blur_probabilities(logits.softmax(dim=-1).reshape(-1, height, width), label_noise)
+        blurred = blurred.reshape(logits.shape).clamp_min(1e-30)
+        # log of the blurred map renormalised over the tile; the targets below take it like a log-softmax
+        logits = blurred.log() - blurred.sum(dim=-1, keepdim=True).log()
     if sigma > 0:
         xy = centre[counted].float()
         xs = torch.arange(width, dtype=torch.float32, device=logits.device)
@@ -1197,11 +1225,12 @@ class MedicaneVideoMAEForTracking(MedicaneVideoMAEPreTrainedModel):
             )
         target = self.normalize_targets(labels)
         sigma = float(self.config.heatmap_target_sigma)
+        noise = float(self.config.heatmap_label_noise)
         if self.config.tracking_loss == "heatmap":
-            return centre_loss(heat_logits, labels.float(), subpixel=True, sigma=sigma)
+            return centre_loss(heat_logits, labels.float(), subpixel=True, sigma=sigma, label_noise=noise)
         if heat_logits is not None and self.config.tracking_centre_loss_weight > 0:
             extra = self.config.tracking_centre_loss_weight * centre_loss(
-                heat_logits, labels.float(), subpixel=True, sigma=sigma
+                heat_logits, labels.float(), subpixel=True, sigma=sigma, label_noise=noise
             )
         else:
             extra = 0.0

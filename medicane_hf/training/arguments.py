@@ -131,6 +131,14 @@ class ModelArguments:
             "label's own uncertainty; 0 = the exact pixel. Empty: the model's."
         },
     )
+    heatmap_label_noise: float | None = field(
+        default=None,
+        metadata={
+            "help": "Tracking, heat-map likelihood: the labels' own error against the centre the frames show "
+            "(px, Gaussian sigma per axis; e.g. ERA5 tracks vs the satellite eye). The map is blurred by it "
+            "before the likelihood, so it sharpens on the visible centre; 0 = labels exact. Empty: the model's."
+        },
+    )
     mask_ratio: float | None = field(
         default=None,
         metadata={
@@ -512,6 +520,9 @@ def validate_arguments(args: ParsedArguments) -> None:
         "must be in [0, 1)",
     )  # fmt: skip
     check(in_range(model.mask_ratio, 0, 1, True, True), "mask_ratio", model.mask_ratio, "must be in (0, 1)")
+    for name in ("heatmap_target_sigma", "heatmap_label_noise"):
+        check(in_range(getattr(model, name), 0, math.inf, False, True), name, getattr(model, name),
+              "must be 0 (off) or more px")  # fmt: skip
     check(
         in_range(model.decoder_mask_ratio, 0, 1, False, True), "decoder_mask_ratio", model.decoder_mask_ratio,
         "must be in [0, 1)",

@@ -161,6 +161,7 @@ def recipe_settings(
         ("tracking_loss", "tracking_loss"),
         ("tracking_readout", "tracking_readout"),
         ("heatmap_target_sigma", "heatmap_target_sigma"),
+        ("heatmap_label_noise", "heatmap_label_noise"),
         ("mask_ratio", "encoder_mask_ratio"),
         ("decoder_mask_ratio", "decoder_mask_ratio"),
     ):

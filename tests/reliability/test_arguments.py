@@ -48,12 +48,25 @@ def test_a_negative_learning_rate_is_named_before_anything_is_built(dataset_dir,
         ("--drop_path_rate", "1.2", "--drop_path_rate 1.2"),
         ("--model_ema_decay", "1.0", "--model_ema_decay 1.0"),
         ("--train_max_shift", "-1", "--train_max_shift -1"),
+        ("--heatmap_label_noise", "-0.5", "--heatmap_label_noise -0.5"),
+        ("--heatmap_target_sigma", "nan", "--heatmap_target_sigma nan"),
     ],
 )
 def test_values_outside_their_range_are_refused_by_name(flag, value, words):
     argv = ["--max_steps", "-1"] if flag == "--num_train_epochs" else []
     with pytest.raises(ArgumentValueError, match=words):
         validate_arguments(parse_stage_arguments(DETECTION, [*argv, flag, value]))
+
+
+def test_the_labels_error_flag_reaches_the_tracking_models_config():
+    """`--heatmap_label_noise` is a model setting: it lands in the config the run builds (and saves)."""
+    from medicane_hf.training.models import recipe_settings
+
+    args = parse_stage_arguments(TASKS["tracking"], ["--heatmap_label_noise", "1.5"])
+    validate_arguments(args)
+    assert recipe_settings(args.model, 0.0, None)["heatmap_label_noise"] == 1.5
+    # not given: the model's own (0, labels exact) stays, nothing is written over it
+    assert "heatmap_label_noise" not in recipe_settings(parse_stage_arguments(TASKS["tracking"], []).model, 0.0, None)
 
 
 def test_every_shipped_recipe_passes_validation():
