@@ -110,6 +110,7 @@ STAGE_FLAGS: dict[str, list[str]] = {
         "--tracking_loss", "mse",
         "--tracking_readout", "soft_argmax",
         "--heatmap_target_sigma", "0",
+        "--heatmap_label_noise", "0",
         "--config_overrides", "patch_embedding=conv,tracking_head=heatmap",
     ],
 }  # fmt: skip

@@ -59,14 +59,22 @@ def test_values_outside_their_range_are_refused_by_name(flag, value, words):
 
 
 def test_the_labels_error_flag_reaches_the_tracking_models_config():
-    """`--heatmap_label_noise` is a model setting: it lands in the config the run builds (and saves)."""
+    """`--heatmap_label_noise` is a model setting: it lands in the config the run builds (and saves). The
+    real-data recipe corrects for ERA5 labels' error; the no-argument run trains on the embedded default, whose
+    labels are exact, and must not blur its map."""
     from medicane_hf.training.models import recipe_settings
 
-    args = parse_stage_arguments(TASKS["tracking"], ["--heatmap_label_noise", "1.5"])
-    validate_arguments(args)
-    assert recipe_settings(args.model, 0.0, None)["heatmap_label_noise"] == 1.5
-    # not given: the model's own (0, labels exact) stays, nothing is written over it
-    assert "heatmap_label_noise" not in recipe_settings(parse_stage_arguments(TASKS["tracking"], []).model, 0.0, None)
+    def label_noise(argv: list[str]) -> float:
+        args = parse_stage_arguments(TASKS["tracking"], argv)
+        validate_arguments(args)
+        return recipe_settings(args.model, 0.0, None)["heatmap_label_noise"]
+
+    assert label_noise(["--heatmap_label_noise", "1.5"]) == 1.5
+    assert label_noise(["--max_steps", "10"]) == 4.0  # the recipe: ~15 km per axis on the real grid
+    assert label_noise([]) == 0.0
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    assert label_noise([str(configs / "tracking" / "tiny.yaml")]) == 0.0
+    # small / base / giant (GPU, bf16: not parsed on this CPU) state the recipe's 4.0, tests/test_tasks.py
 
 
 def test_every_shipped_recipe_passes_validation():
