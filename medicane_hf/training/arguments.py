@@ -614,7 +614,8 @@ def adapter_problems(args: ParsedArguments) -> list[str]:
 
 
 def stage_defaults(task: TaskSpec, quick: bool) -> dict[str, Any]:
-    """Argument defaults of a stage: its recipe, plus the short schedule of the no-argument run."""
+    """Argument defaults of a stage: its recipe; for the no-argument run, its preset's departures from the recipe
+    and the short schedule."""
     defaults = {
         **task.recipe,
         **device_defaults(),
@@ -623,8 +624,11 @@ def stage_defaults(task: TaskSpec, quick: bool) -> dict[str, Any]:
         "output_dir": str(task.output_dir()),
     }
     if quick:
+        preset = task.quick_run.get("preset", "tiny")
+        # the no-argument run is that preset's recipe (what configs/<stage>/<preset>.yaml states), shortened
+        defaults.update(task.preset_recipe.get(preset, {}))
         defaults.update(task.quick_run)
-        defaults["output_dir"] = str(task.default_output_dir(task.quick_run.get("preset", "tiny")))
+        defaults["output_dir"] = str(task.default_output_dir(preset))
     return defaults
 
 

@@ -77,6 +77,24 @@ def test_the_labels_error_flag_reaches_the_tracking_models_config():
     # small / base / giant (GPU, bf16: not parsed on this CPU) state the recipe's 4.0, tests/test_tasks.py
 
 
+def test_the_no_argument_run_is_its_presets_recipe_shortened():
+    """The no-argument run trains the tiny preset: its settings are configs/<stage>/tiny.yaml's, not the real-data
+    recipe's (it trained tracking with the real grid's 4-px target blur on the demo grid's 13-km pixels)."""
+    import yaml
+
+    checked = []
+    for name, task in TASKS.items():
+        args = parse_stage_arguments(task, [])
+        tiny = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / name / "tiny.yaml").read_text())
+        for key, value in task.preset_recipe.get("tiny", {}).items():
+            if key in task.quick_run:
+                continue  # the short schedule's own (e.g. detection's learning rate)
+            parsed = getattr(args.model, key, getattr(args.data, key, getattr(args.training, key, None)))
+            assert parsed == value == tiny[key], (name, key)
+            checked.append((name, key))
+    assert ("tracking", "heatmap_target_sigma") in checked
+
+
 def test_every_shipped_recipe_passes_validation():
     for task in TASKS.values():
         validate_arguments(parse_stage_arguments(task, []))
