@@ -650,21 +650,14 @@ TASKS: dict[str, TaskSpec] = {
             # and the map told of it (forward correction for label noise): the blur takes the labels' scatter,
             # the map sharpens on the eye the frames show. On `realistic` (labels 20 km RMS off the drawn eye)
             # 13.2 -> 7.3 km validation median against the drawn centre (docs/skill.md); not measured on real
-            # imagery. Exact labels (the embedded default) want 0: tiny and the no-argument run keep 0
+            # imagery. Exact labels (the embedded default) want 0: tiny (and so the no-argument run) keeps 0
             "heatmap_label_noise": 4.0,
         },
         preset_recipe={
             # the demo grid's pixels are ~13 km, and the embedded default's labels are the drawn eye itself
             "tiny": {"heatmap_target_sigma": 1.0, "heatmap_label_noise": 0.0},
         },
-        quick_run={
-            **_QUICK,
-            "max_steps": 80,
-            "eval_steps": 40,
-            "save_steps": 40,
-            "learning_rate": 5e-4,
-            "heatmap_label_noise": 0.0,
-        },
+        quick_run={**_QUICK, "max_steps": 80, "eval_steps": 40, "save_steps": 40, "learning_rate": 5e-4},
         figures=(
             Figure("test_errors.csv", _error_table, needs="errors"),
             Figure("tracking_errors_test.png", _tracking_errors, needs="errors"),
