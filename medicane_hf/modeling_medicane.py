@@ -935,7 +935,11 @@ class MedicaneVideoMAEForDetection(MedicaneVideoMAEPreTrainedModel):
 
 def gaussian_blur_probabilities(weights: torch.Tensor, sigma: float) -> torch.Tensor:
     """``[B, H, W]`` per-pixel probabilities convolved with an isotropic Gaussian of `sigma` px (separable, zero
-    outside the tile: mass blurred off the tile is lost), float32."""
+    outside the tile: mass blurred off the tile is lost), float32.
+
+    Written here, not taken from torchvision's ``gaussian_blur``: that one pads by reflection, which would fold
+    the mass of labels that fall off the tile back onto it, and torchvision is not a dependency of this package.
+    """
     radius = max(1, int(math.ceil(3.0 * sigma)))
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=weights.device)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
