@@ -32,6 +32,8 @@ TRACKING_HEADS = ("pooled", "token_argmax", "heatmap")
 TRACKING_READOUTS = ("soft_argmax", "peak")
 PATCH_EMBEDDINGS = ("linear", "conv")
 DETECTION_POOLINGS = ("mean", "max", "attention", "heatmap")
+DETECTION_THRESHOLD_RULES = {"balanced_accuracy": "balanced accuracy", "hss": "the Heidke skill score"}
+"""The validation scores a detection threshold may maximise (`medicane_hf.evaluation.choose_threshold`), in words."""
 
 # VideoMAE v2 backbones (DOMAIN.md section 5). Decoder width 512, depth 4, 8 heads for the real sizes; the
 # `tiny` preset matches the embedded demo dataset (64 px tiles, 128 tokens) and keeps tests fast.
@@ -208,7 +210,11 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         a training run to the temperature that minimises the validation negative log-likelihood.
     detection_threshold (`float` or `None`, defaults to `None`):
         The calibrated Medicane probability at or above which a clip is called a Medicane, chosen at the end of a
-        training run to maximise validation balanced accuracy; `None`: the arg-max class.
+        training run by `detection_threshold_rule` on validation; `None`: the arg-max class.
+    detection_threshold_rule (`str`, defaults to `"balanced_accuracy"`):
+        The validation score that `detection_threshold` maximises: `"balanced_accuracy"` (Youden's J, the Peirce
+        skill score; models saved before the rule existed were calibrated so) or `"hss"` (the Heidke skill score:
+        for a rare event, fewer false alarms for a few more misses; `DETECTION_THRESHOLD_RULES`).
     tracking_spread_scale (`float`, defaults to 1.0):
         Factor from the heat map's spread (the standard deviation of the soft arg-max weights, px) to the
         returned `centre_spread`: the isotropic Gaussian sigma of the centre, fitted on validation at the end of
@@ -253,6 +259,7 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
     tracking_peak_radius: float = 3.0
     detection_temperature: float = 1.0
     detection_threshold: float | None = None
+    detection_threshold_rule: str = "balanced_accuracy"
     tracking_spread_scale: float = 1.0
     tracking_radius_factors: dict[str, float] | None = None
 
@@ -468,6 +475,11 @@ class MedicaneVideoMAEConfig(VideoMAEConfig):
         if self.detection_threshold is not None and not 0.0 <= self.detection_threshold <= 1.0:
             raise ValueError(
                 f"detection_threshold={self.detection_threshold} must be a probability in [0, 1] or None"
+            )
+        if self.detection_threshold_rule not in DETECTION_THRESHOLD_RULES:
+            raise ValueError(
+                f"detection_threshold_rule={self.detection_threshold_rule!r}: choose one of "
+                f"{tuple(DETECTION_THRESHOLD_RULES)}"
             )
         if not 0.0 <= self.drop_path_rate < 1.0:
             raise ValueError(f"drop_path_rate={self.drop_path_rate} must be in [0, 1)")

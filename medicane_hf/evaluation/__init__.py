@@ -16,7 +16,7 @@ _LAZY = {
     "scalar_metrics": "medicane_hf.evaluation.detection",
     "softmax": "medicane_hf.evaluation.detection",
     "classes_at_threshold": "medicane_hf.evaluation.detection",
-    "balanced_accuracy_threshold": "medicane_hf.evaluation.detection",
+    "choose_threshold": "medicane_hf.evaluation.detection",
     "COVERAGE_SHARES": "medicane_hf.evaluation.calibration",
     "coverage": "medicane_hf.evaluation.calibration",
     "expected_calibration_error": "medicane_hf.evaluation.calibration",

@@ -29,9 +29,11 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from medicane_hf.configuration_medicane import DETECTION_THRESHOLD_RULES
+
 __all__ = [
     "DEFAULT_CLASS_NAMES",
-    "balanced_accuracy_threshold",
+    "choose_threshold",
     "classes_at_threshold",
     "detection_metrics",
     "detection_metrics_from_logits",
@@ -343,30 +345,51 @@ def scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float
     return out
 
 
-def balanced_accuracy_threshold(labels: npt.ArrayLike, probability: npt.ArrayLike) -> float:
-    """The probability threshold that maximises balanced accuracy (Youden's J) on a labelled set.
+def choose_threshold(
+    labels: npt.ArrayLike, probability: npt.ArrayLike, rule: str = "balanced_accuracy"
+) -> float:
+    """The probability threshold that maximises `rule`'s score on a labelled set.
 
     Choose it on validation and apply it unchanged to other sets (never choose it on the test split).
 
     Args:
         labels: [N] booleans or 0/1, True = cyclone.
         probability: [N] cyclone probability (any monotone score).
+        rule: a key of `DETECTION_THRESHOLD_RULES`: ``"balanced_accuracy"`` (Youden's J / the Peirce skill
+            score, POD minus the false alarm rate: blind to how rare the event is, it buys a rare event's last
+            few hits with many false alarms) or ``"hss"`` (the Heidke skill score, which weighs misses and false
+            alarms against the chance table: a rare event's threshold sits higher, fewer false alarms for a few
+            more misses).
 
     Returns:
         A threshold t: predict cyclone where ``probability >= t``. Between two observed scores it is their
-        midpoint, so a tie on the validation set does not decide the test set.
+        midpoint, so a tie on the validation set does not decide the test set. Of equal scores the highest
+        threshold wins.
 
     Raises:
-        ValueError: when ``labels`` hold only one class (no threshold is defined).
+        ValueError: when ``labels`` hold only one class (no threshold is defined), or for an unknown rule.
     """
     from sklearn.metrics import roc_curve
 
+    if rule not in DETECTION_THRESHOLD_RULES:
+        raise ValueError(
+            f"detection threshold rule {rule!r}: expected one of {', '.join(DETECTION_THRESHOLD_RULES)}"
+        )
     y = np.asarray(labels).astype(bool)
     p = _to_numpy(probability, "probability").astype(np.float64)
     if y.all() or not y.any():
-        raise ValueError("balanced_accuracy_threshold needs both classes in labels")
-    fpr, tpr, thresholds = roc_curve(y, p)
-    best = int(np.argmax(tpr - fpr))
+        raise ValueError("choose_threshold needs both classes in labels")
+    # every distinct score is a candidate (no dropped points: the Heidke maximum need not be on the ROC hull)
+    fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
+    positives, negatives = float(y.sum()), float((~y).sum())
+    if rule == "balanced_accuracy":
+        score = tpr - fpr
+    else:
+        tp, fp = tpr * positives, fpr * negatives
+        fn, tn = positives - tp, negatives - fp
+        chance = (tp + fn) * (fn + tn) + (tp + fp) * (fp + tn)
+        score = np.where(chance > 0, 2.0 * (tp * tn - fp * fn) / np.where(chance > 0, chance, 1.0), -np.inf)
+    best = int(np.argmax(score))
     if best == 0:  # sklearn's first threshold is +inf: predict nothing
         return float(thresholds[1])
     below = p[p < thresholds[best]]

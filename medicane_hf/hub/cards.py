@@ -23,6 +23,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from medicane_hf.configuration_medicane import DETECTION_THRESHOLD_RULES
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "model_cards"
 """The templates: ``model_cards/<stage>.md`` at the top of the project (docs/DESIGN.md)."""
 CARD_NAME = "README.md"
@@ -302,7 +304,10 @@ def card_fields(inputs: CardInputs) -> dict[str, Any]:
         "hidden_size": config.hidden_size,
         "class_names": ", ".join(str(v) for _, v in sorted((int(k), v) for k, v in config.id2label.items())),
         "temperature": f"{config.detection_temperature:.4g}",
-        "threshold": "" if threshold is None else f"; a Medicane at or above probability {threshold:.4g}",
+        "threshold": ""
+        if threshold is None
+        else f"; a Medicane at or above probability {threshold:.4g} (chosen on validation to maximise "
+        f"{DETECTION_THRESHOLD_RULES[getattr(config, 'detection_threshold_rule', 'balanced_accuracy')]})",
         "spread_scale": f"{config.tracking_spread_scale:.4g}",
         "data_contract": _contract_markdown(config),
         "training_data": inputs.training_data.markdown() if inputs.training_data else inputs.origin,

@@ -17,6 +17,7 @@ import pandas as pd
 from accelerate import Accelerator
 from torch.utils.data import Subset
 
+from medicane_hf.configuration_medicane import DETECTION_THRESHOLD_RULES
 from medicane_hf.inference.inputs import InferenceInput
 from medicane_hf.inference.metrics import metric_context
 from medicane_hf.inference.predict import predict
@@ -32,7 +33,11 @@ def threshold_rule(threshold: float | None, config) -> str:
         return f"calibrated Medicane probability >= {threshold:g} (--threshold)"
     saved = getattr(config, "detection_threshold", None)
     if saved is not None:
-        return f"calibrated Medicane probability >= {saved:g} (the detector's detection_threshold)"
+        rule = getattr(config, "detection_threshold_rule", "balanced_accuracy")
+        return (
+            f"calibrated Medicane probability >= {saved:g} (the detector's detection_threshold, chosen on "
+            f"validation to maximise {DETECTION_THRESHOLD_RULES[rule]})"
+        )
     return "the detector's most probable class is medicane (it saved no detection_threshold)"
 
 

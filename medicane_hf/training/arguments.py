@@ -47,6 +47,7 @@ import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from medicane_hf.configuration_medicane import DETECTION_THRESHOLD_RULES
 from medicane_hf.jsonable import jsonable
 from medicane_hf.tasks import TASKS, TaskSpec
 
@@ -107,6 +108,14 @@ class ModelArguments:
             "help": "Detection with `heatmap` pooling: also give the head where on the grid the heat map's storm "
             "is (the tile's offset plus the map's centre, land or sea; a Medicane is over sea). The model then "
             "needs each clip's tile offset at inference. Empty: the model's."
+        },
+    )
+    detection_threshold_rule: str | None = field(
+        default=None,
+        metadata={
+            "help": "Detection: the validation score the saved threshold maximises at the end of the run: `hss` "
+            "(the Heidke skill score: fewer false alarms for a rare event; the detection recipe) or "
+            "`balanced_accuracy` (Youden's J). Saved in config.json. Empty: the model's."
         },
     )
     tracking_loss: str | None = field(
@@ -520,6 +529,11 @@ def validate_arguments(args: ParsedArguments) -> None:
         "must be in [0, 1)",
     )  # fmt: skip
     check(in_range(model.mask_ratio, 0, 1, True, True), "mask_ratio", model.mask_ratio, "must be in (0, 1)")
+    rules = DETECTION_THRESHOLD_RULES
+    check(
+        model.detection_threshold_rule is None or model.detection_threshold_rule in rules,
+        "detection_threshold_rule", model.detection_threshold_rule, f"must be one of {', '.join(rules)}",
+    )  # fmt: skip
     for name in ("heatmap_target_sigma", "heatmap_label_noise"):
         check(in_range(getattr(model, name), 0, math.inf, False, True), name, getattr(model, name),
               "must be 0 (off) or more px")  # fmt: skip

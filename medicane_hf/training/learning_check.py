@@ -11,7 +11,7 @@ as the test storms:
   normalised targets the loss of a short CPU run stays near 1 and says little;
 - detection: the held-out (validation + test clips pooled) ROC AUC, a threshold-free ranking figure
   that does not hinge on where 0.5 falls after 600 steps; and the test balanced accuracy at the
-  threshold that maximises balanced accuracy on validation (``balanced_accuracy_threshold``), the
+  threshold that maximises balanced accuracy on validation (``choose_threshold``), the
   figure a user gets when the threshold is chosen as it should be. With two storms per split a
   balanced accuracy at 0.5 swings by +-0.1 between seeds and CPUs (issue 17: 0.72 on one machine,
   0.58 on another for the same seed), so the check reads these two;
@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset
 from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
 from medicane_hf.data.dataset_arrays import dataset_labels, dataset_targets
 from medicane_hf.data.datasets import load_clip_datasets
-from medicane_hf.evaluation.detection import balanced_accuracy_threshold, detection_metrics
+from medicane_hf.evaluation.detection import choose_threshold, detection_metrics
 from medicane_hf.inference.predict import position_inputs
 from medicane_hf.modeling_medicane import MedicaneVideoMAEForDetection, MedicaneVideoMAEForTracking
 from medicane_hf.tasks import TASKS
@@ -158,7 +158,7 @@ def detection_figures(model: MedicaneVideoMAEForDetection, dataset_dir: Path) ->
         np.concatenate([labels[s] for s in HELD_OUT_SPLITS]).astype(int),
         scores=np.concatenate([probability[s] for s in HELD_OUT_SPLITS]),
     )
-    threshold = balanced_accuracy_threshold(labels["validation"], probability["validation"])
+    threshold = choose_threshold(labels["validation"], probability["validation"], "balanced_accuracy")
     test = detection_metrics(labels["test"].astype(int), scores=probability["test"], threshold=threshold)
     return {
         "held_out_roc_auc": float(pooled["roc_auc"]),

@@ -158,6 +158,7 @@ def recipe_settings(
         ("tracking_head", "tracking_head"),
         ("detection_pooling", "detection_pooling"),
         ("detection_position", "detection_position"),
+        ("detection_threshold_rule", "detection_threshold_rule"),
         ("tracking_loss", "tracking_loss"),
         ("tracking_readout", "tracking_readout"),
         ("heatmap_target_sigma", "heatmap_target_sigma"),
