@@ -108,6 +108,30 @@ def test_calibration_of_each_stage_is_chosen_from_validation_predictions() -> No
         )
         == {}
     )
+
+
+def test_the_detectors_threshold_follows_its_configs_rule() -> None:
+    """One Medicane clip in twelve, half of them among look-alikes: balanced accuracy (Youden's J) takes those
+    hits with the look-alikes' false alarms, the Heidke rule does not; each is the rule's own maximum."""
+    from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
+    from medicane_hf.evaluation.detection import choose_threshold, detection_metrics, softmax
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(1100, int), np.ones(100, int)]
+    gap = np.where(labels == 1, 3.0, -3.0) + rng.normal(0, 1.0, 1200)
+    gap[:150] = rng.normal(1.0, 1.0, 150)  # look-alikes
+    gap[1100:1150] = rng.normal(1.0, 1.0, 50)  # Medicanes that look like them
+    logits = np.stack([np.zeros(1200), gap], axis=1)
+    scores = {}
+    for rule in ("balanced_accuracy", "hss"):
+        config = MedicaneVideoMAEConfig(detection_threshold_rule=rule)
+        chosen = TASKS["detection"].calibrate_fn(EvalPrediction(logits, labels), MetricContext(), config)
+        probability = softmax(logits / chosen["detection_temperature"], axis=1)[:, 1]
+        assert chosen["detection_threshold"] == choose_threshold(labels, probability, rule)
+        scores[rule] = detection_metrics(labels, scores=probability, threshold=chosen["detection_threshold"])
+    j, hss = scores["balanced_accuracy"], scores["hss"]
+    assert hss["far"] < j["far"] - 0.1 and hss["hss"] > j["hss"]
+    assert j["balanced_accuracy"] > hss["balanced_accuracy"] and j["pod"] > hss["pod"]
     # tracking: errors drawn with sigma 2 px, spreads that say 1 px (and a scale already at 1.5) -> 2 x 1.5 = 3
     centre = rng.normal(0, 2.0, (4000, 2))
     predictions = np.c_[centre, np.ones(4000)]

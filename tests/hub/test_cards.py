@@ -115,3 +115,27 @@ def test_card_snippet_of_a_grid_position_detector_passes_the_tile_offset(tmp_pat
     with contextlib.redirect_stdout(printed), torch.no_grad():
         exec(compile(code, str(path), "exec"), {})
     assert "tensor(" in printed.getvalue()
+
+
+def test_the_card_and_predict_and_track_say_how_the_threshold_was_chosen(
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
+    from medicane_hf.tracking.detect import threshold_rule
+
+    folder = tmp_path / "detector"
+    shutil.copytree(folders["detection"], folder)
+    config = MedicaneVideoMAEConfig.from_pretrained(folder)
+    config.detection_threshold, config.detection_threshold_rule = 0.42, "hss"
+    config.save_pretrained(folder)
+    text = ModelCard.load(write_folder_card(folder, "trained by a test", synthetic_data(tmp_path / "data"))).text
+    assert "a Medicane at or above probability 0.42 (chosen on validation to maximise the Heidke skill score)" in text
+    assert threshold_rule(None, config) == (
+        "calibrated Medicane probability >= 0.42 (the detector's detection_threshold, chosen on validation to "
+        "maximise the Heidke skill score)"
+    )
+    config.detection_threshold_rule = "balanced_accuracy"
+    assert threshold_rule(None, config).endswith("to maximise balanced accuracy)")
+    assert threshold_rule(0.3, config) == "calibrated Medicane probability >= 0.3 (--threshold)"

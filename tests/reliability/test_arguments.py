@@ -50,6 +50,7 @@ def test_a_negative_learning_rate_is_named_before_anything_is_built(dataset_dir,
         ("--train_max_shift", "-1", "--train_max_shift -1"),
         ("--heatmap_label_noise", "-0.5", "--heatmap_label_noise -0.5"),
         ("--heatmap_target_sigma", "nan", "--heatmap_target_sigma nan"),
+        ("--detection_threshold_rule", "f1", "--detection_threshold_rule f1: must be one of balanced_accuracy, hss"),
     ],
 )
 def test_values_outside_their_range_are_refused_by_name(flag, value, words):
@@ -75,6 +76,27 @@ def test_the_labels_error_flag_reaches_the_tracking_models_config():
     configs = Path(__file__).resolve().parents[2] / "configs"
     assert label_noise([str(configs / "tracking" / "tiny.yaml")]) == 0.0
     # small / base / giant (GPU, bf16: not parsed on this CPU) state the recipe's 4.0, tests/test_tasks.py
+
+
+def test_the_threshold_rule_flag_reaches_the_detectors_config():
+    """The detection recipe's threshold maximises the validation Heidke skill score; the flag picks balanced
+    accuracy instead, and a model config built before the rule existed keeps balanced accuracy (what its saved
+    threshold was chosen by)."""
+    from medicane_hf.configuration_medicane import MedicaneVideoMAEConfig
+    from medicane_hf.training.models import recipe_settings
+
+    def rule(argv: list[str]) -> str:
+        args = parse_stage_arguments(DETECTION, argv)
+        validate_arguments(args)
+        return recipe_settings(args.model, 0.0, None)["detection_threshold_rule"]
+
+    assert rule([]) == "hss"
+    assert rule(["--detection_threshold_rule", "balanced_accuracy"]) == "balanced_accuracy"
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    assert rule([str(configs / "detection" / "tiny.yaml")]) == rule([str(configs / "skill" / "detection.yaml")]) == "hss"
+    assert MedicaneVideoMAEConfig().detection_threshold_rule == "balanced_accuracy"
+    with pytest.raises(ValueError, match="detection_threshold_rule='f1'"):
+        MedicaneVideoMAEConfig(detection_threshold_rule="f1")
 
 
 def test_the_no_argument_run_is_its_presets_recipe_shortened():
