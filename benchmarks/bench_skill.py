@@ -69,6 +69,8 @@ HELD_OUT_SEED = 1000
 TRAIN_EPISODES = 48  # the training basin: 48 x 1.5 days (~96 storms, ~770 train tracking clips)
 SPLITS = ("train", "validation", "test")
 EDGE_BINS = (0.0, 4.0, 8.0, 16.0, np.inf)  # px from the nearest tile edge
+# a clip's drawn eye shows at its last frame from this peak opacity (bench_realistic.py's "visible eye" too)
+EYE_SHOWN = 0.5
 # train tracking clips beside the full split (~130 on the eight-episode basins, ~770 on 48 episodes)
 LEARNING_CURVE_SIZES = (16, 140)
 # the small backbone (21.4 M parameters) beside the tiny curve's full point, at the CPU time of tiny's 2000
@@ -149,9 +151,10 @@ def pooled_held_out(
     return ConcatDataset(parts), pd.concat(tables, ignore_index=True)
 
 
-def drawn_centres(truth: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The drawn storm centre (tile px ``[N, 2]``) and intensity ``[N]`` of each tracking clip at its end time, from
-    the held-out basin's truth (`read_source_truth`: ids as in the dataset)."""
+def drawn_centres(truth: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The drawn storm centre (tile px ``[N, 2]``), intensity ``[N]`` and eye opacity ``[N]`` (0..1; NaN where the
+    preset does not record it) of each tracking clip at its end time, from the held-out basin's truth
+    (`read_source_truth`: ids as in the dataset)."""
     truth = truth[truth["kind"] == "medicane"].set_index(["object_id", "time"])
     keys = pd.MultiIndex.from_arrays([table["storm_id"], pd.to_datetime(table["end_time"])])
     rows = truth.reindex(keys)
@@ -159,7 +162,8 @@ def drawn_centres(truth: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray,
         missing = keys[int(np.flatnonzero(rows["x"].isna().to_numpy())[0])]
         raise KeyError(f"no drawn centre in synthetic_truth.csv for storm {missing[0]} at {missing[1]}")
     drawn = rows[["x", "y"]].to_numpy(np.float64) - table[["x0", "y0"]].to_numpy(np.float64)
-    return drawn, rows["intensity"].to_numpy(np.float64)
+    opacity = rows["eye_opacity"] if "eye_opacity" in rows else pd.Series(np.nan, index=rows.index)
+    return drawn, rows["intensity"].to_numpy(np.float64), opacity.to_numpy(np.float64)
 
 
 def detection_ceiling(
@@ -244,6 +248,31 @@ def by_intensity(
     for name, lo, hi in (("weak", 0.0, 0.6), ("moderate", 0.6, 0.9), ("strong", 0.9, np.inf)):
         inside = (intensity >= lo) & (intensity < hi)
         figures[f"median_km_{name}"] = float(np.median(err[inside])) if inside.any() else float("nan")
+        figures[f"count_{name}"] = int(inside.sum())
+    return figures
+
+
+def by_eye(
+    predicted: np.ndarray,
+    label: np.ndarray,
+    drawn: np.ndarray,
+    eye_opacity: np.ndarray,
+    table: pd.DataFrame,
+    grid: SeviriGrid,
+) -> dict[str, float]:
+    """Median km against the label and against the drawn centre on the clips whose drawn eye shows at the clip's
+    last frame (opacity >= EYE_SHOWN) and on those where it is cloud-filled, absent or faint, with the count of
+    each; ``{}`` where the preset records no eye opacity. Where no eye shows, only the cloud shield places the
+    centre: this split says how much of a median each kind of clip makes."""
+    if np.isnan(eye_opacity).all():
+        return {}
+    offsets = table[["x0", "y0"]].to_numpy(np.float64)
+    err_label = tracking_errors(predicted, label, offsets, grid)["err_km"].to_numpy()
+    err_drawn = tracking_errors(predicted, drawn, offsets, grid)["err_km"].to_numpy()
+    figures: dict[str, float] = {}
+    for name, inside in (("eye_shown", eye_opacity >= EYE_SHOWN), ("eye_hidden", ~(eye_opacity >= EYE_SHOWN))):
+        figures[f"{name}_median_km"] = float(np.median(err_label[inside])) if inside.any() else float("nan")
+        figures[f"{name}_drawn_median_km"] = float(np.median(err_drawn[inside])) if inside.any() else float("nan")
         figures[f"count_{name}"] = int(inside.sum())
     return figures
 
@@ -450,7 +479,7 @@ def evaluate_preset(
     held, table = pooled_held_out(held_dir, "tracking", mean, std)
     label = table[["target_x", "target_y"]].to_numpy(np.float64)
     truth = read_source_truth(held_dir)  # every object at every frame time: read once, used twice
-    drawn, intensity = drawn_centres(truth, table)
+    drawn, intensity, eye_opacity = drawn_centres(truth, table)
     predictions: dict[str, np.ndarray] = {}
     train_mean = dataset_targets(plain["train"]).mean(axis=0)
     predictions["constant"] = np.broadcast_to(train_mean, label.shape).copy()
@@ -481,6 +510,9 @@ def evaluate_preset(
             grid,
             tile,
         )
+        tracking[name].update(by_eye(predicted, label, drawn, eye_opacity, table, grid))
+    # the floor against the label on each kind of clip: the label's own error (a tracker on the drawn centre)
+    result["label_error_by_eye"] = by_eye(label, label, drawn, eye_opacity, table, grid)
     # the radii of the model's calibration (conformal factors chosen on validation), and the Gaussian's of the
     # same spread for comparison
     factors = tracker.config.tracking_radius_factors
@@ -678,6 +710,25 @@ def markdown(results: dict[str, Any], command: str) -> str:
                 f"{_cell(f['median_km_edge_16px_plus'])} | {_cell(f['median_km_weak'])} | "
                 f"{_cell(f['median_km_moderate'])} | {_cell(f['median_km_strong'])} |"
             )
+        floor = r.get("label_error_by_eye") or {}
+        if floor:
+            lines += [
+                "",
+                f"By the drawn eye at the clip's last frame (shown: peak opacity >= {EYE_SHOWN}, "
+                f"{floor['count_eye_shown']} clips; hidden: cloud-filled, eyeless or faint, "
+                f"{floor['count_eye_hidden']} clips), median km against the label / against the drawn centre; "
+                "the label's own error is the floor against the label:",
+                "",
+                "| tracking | eye shown: vs label | vs drawn | eye hidden: vs label | vs drawn |",
+                "|---|---|---|---|---|",
+                f"| label (its error) | {_cell(floor['eye_shown_drawn_median_km'])} | - | "
+                f"{_cell(floor['eye_hidden_drawn_median_km'])} | - |",
+            ]
+            for name, f in r["tracking"].items():
+                lines.append(
+                    f"| {name} | {_cell(f['eye_shown_median_km'])} | {_cell(f['eye_shown_drawn_median_km'])} | "
+                    f"{_cell(f['eye_hidden_median_km'])} | {_cell(f['eye_hidden_drawn_median_km'])} |"
+                )
         vm = r["tracking"]["videomae"]
         lines += [
             "",
