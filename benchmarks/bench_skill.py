@@ -166,46 +166,58 @@ def drawn_centres(truth: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray,
     return drawn, rows["intensity"].to_numpy(np.float64), opacity.to_numpy(np.float64)
 
 
-def detection_ceiling(
-    held_out: Path, truth: pd.DataFrame, table: pd.DataFrame, preset: str
-) -> dict[str, float]:
-    """What no method that reads pixels alone can separate: held-out negative clips whose tile shows a clear eye at
-    the clip's end, centred in the tile: an object drawn with its eye fully open (``eye_opacity`` >= 0.9 where the
-    preset records it, else intensity at the preset's ``eye_intensity[1]``, where its eye is fully clear). Land
-    vortices could be told apart by the tile's position on the grid; sea look-alikes and Medicanes outside their
-    Medicane window cannot. The FAR of a detector that flags exactly the tiles with an eye (every Medicane found)
-    is the floor a pixel method meets; with land told apart by position, the lower floor."""
+NEGATIVE_KINDS = ("land_eye", "sea_eye", "vortex", "no_vortex")
+"""What a negative clip's tile holds at the clip's end (`negative_kinds`): a clear eye on land vortices only; a
+clear eye at sea (a sea look-alike or a Medicane outside its window); a vortex centre without a clear eye; none."""
+
+
+def negative_kinds(held_out: Path, truth: pd.DataFrame, table: pd.DataFrame, preset: str) -> np.ndarray:
+    """`NEGATIVE_KINDS` entry of each detection clip ``[N]`` ("" for a Medicane clip, label 1).
+
+    A clear eye: an object drawn with its eye fully open (``eye_opacity`` >= 0.9 where the preset records it, else
+    a vortex at the preset's ``eye_intensity[1]``, where its eye is fully clear), its centre inside the tile."""
     from medicane_hf.data.synthetic.config import get_preset
 
+    vortex = truth["kind"].isin(["medicane", "land_vortex", "sea_vortex"])
     if "eye_opacity" in truth:
-        visible = truth["eye_opacity"] >= 0.9
+        clear = truth["eye_opacity"] >= 0.9
     else:
-        visible = truth["kind"].isin(["medicane", "land_vortex"]) & (
-            truth["intensity"] >= get_preset(preset).eye_intensity[1]
-        )
-    truth = truth[visible]
+        clear = vortex & (truth["intensity"] >= get_preset(preset).eye_intensity[1])
+    truth = truth[vortex].assign(clear=clear[vortex])
     tile = int(json.loads((held_out / "dataset_info.json").read_text())["tiles"]["tile_size"])
-    negatives = table[table["label"] == 0]
     by_time = {t: g for t, g in truth.groupby("time")}
-    counts = {"land": 0, "other": 0}
-    ends = pd.to_datetime(negatives["end_time"])
-    for end_time, x0, y0 in zip(ends, negatives["x0"], negatives["y0"], strict=True):
+    kinds = np.full(len(table), "", dtype=object)
+    ends = pd.to_datetime(table["end_time"])
+    for i, (end_time, x0, y0, label) in enumerate(zip(ends, table["x0"], table["y0"], table["label"], strict=True)):
+        if label == 1:
+            continue
         here = by_time.get(end_time)
-        if here is None:
-            continue
-        inside = here[
-            (here["x"] >= x0) & (here["x"] < x0 + tile) & (here["y"] >= y0) & (here["y"] < y0 + tile)
-        ]
-        if len(inside) == 0:
-            continue
-        counts["land" if (inside["kind"] == "land_vortex").all() else "other"] += 1
-    positives = int((table["label"] == 1).sum())
+        inside = (
+            here[(here["x"] >= x0) & (here["x"] < x0 + tile) & (here["y"] >= y0) & (here["y"] < y0 + tile)]
+            if here is not None
+            else truth.iloc[:0]
+        )
+        eyed = inside[inside["clear"]]
+        if len(eyed):
+            kinds[i] = "land_eye" if (eyed["kind"] == "land_vortex").all() else "sea_eye"
+        else:
+            kinds[i] = "vortex" if len(inside) else "no_vortex"
+    return kinds
+
+
+def detection_ceiling(kinds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """What no method that reads pixels alone can separate: held-out negative clips whose tile shows a clear eye
+    (`negative_kinds`). Land vortices could be told apart by the tile's position on the grid; sea look-alikes and
+    Medicanes outside their Medicane window cannot. The FAR of a detector that flags exactly the tiles with an eye
+    (every Medicane found) is the floor a pixel method meets; with land told apart by position, the lower floor."""
+    land, sea = int((kinds == "land_eye").sum()), int((kinds == "sea_eye").sum())
+    positives = int((labels == 1).sum())
     return {
-        "negatives_with_eye_land_vortex": counts["land"],
-        "negatives_with_eye_at_sea": counts["other"],
-        "far_floor_pixels_only": (counts["land"] + counts["other"])
-        / max(positives + counts["land"] + counts["other"], 1),
-        "far_floor_with_position": counts["other"] / max(positives + counts["other"], 1),
+        "negatives_with_eye_land_vortex": land,
+        "negatives_with_eye_at_sea": sea,
+        **{f"negatives_{kind}": int((kinds == kind).sum()) for kind in NEGATIVE_KINDS},
+        "far_floor_pixels_only": (land + sea) / max(positives + land + sea, 1),
+        "far_floor_with_position": sea / max(positives + sea, 1),
     }
 
 
@@ -278,15 +290,24 @@ def by_eye(
 
 
 def detection_figures(
-    probability: np.ndarray, labels: np.ndarray, threshold: float, table: pd.DataFrame, tile: int
+    probability: np.ndarray,
+    labels: np.ndarray,
+    threshold: float,
+    table: pd.DataFrame,
+    tile: int,
+    kinds: np.ndarray,
 ) -> dict[str, float]:
-    """The detection scores at `threshold` (chosen on validation), with ECE of the probability, and the POD of the
-    Medicane clips by their centre's distance from the tile edge (`table`: the clips' target_x / target_y)."""
+    """The detection scores at `threshold` (chosen on validation), with ECE of the probability, the false alarms by
+    what their tile shows (`kinds`: `negative_kinds`), and the POD of the Medicane clips by their centre's distance
+    from the tile edge (`table`: the clips' target_x / target_y)."""
     is_medicane = labels == 1
     metrics = detection_metrics(is_medicane.astype(int), scores=probability, threshold=threshold)
     figures = {key: float(metrics[key]) for key in DETECTION_KEYS}
     figures["ece"] = expected_calibration_error(probability, is_medicane)
     figures["threshold"] = float(threshold)
+    alarms = (probability >= threshold) & ~is_medicane
+    for kind in NEGATIVE_KINDS:
+        figures[f"false_alarms_{kind}"] = int((alarms & (kinds == kind)).sum())
     target = table[["target_x", "target_y"]].to_numpy(np.float64)
     for label, inside in edge_bins(target, tile):
         medicanes = inside & is_medicane
@@ -557,6 +578,7 @@ def evaluate_preset(
     val_labels = dataset_labels(det["validation"])
     held_det, det_table = pooled_held_out(held_dir, "detection", mean, std)
     held_labels = det_table["label"].to_numpy()
+    kinds = negative_kinds(held_dir, truth, det_table, preset)
     detection: dict[str, dict[str, float]] = {}
     # every method's threshold by the rule the VideoMAE detector's was chosen by (the recipe's), on validation
     rule = detector.config.detection_threshold_rule
@@ -573,7 +595,7 @@ def evaluate_preset(
     scale = float(val_raw.mean())
     val_scores, held_scores = 1 - np.exp(-val_raw / scale), 1 - np.exp(-eye_scores(held_det) / scale)
     detection["eye_finder"] = detection_figures(
-        held_scores, held_labels, choose_threshold(val_labels == 1, val_scores, rule), det_table, tile
+        held_scores, held_labels, choose_threshold(val_labels == 1, val_scores, rule), det_table, tile, kinds
     )
     detection["eye_finder"]["ece"] = float("nan")
     cnn_det, cnn_det_info = train_small_cnn(
@@ -588,21 +610,21 @@ def evaluate_preset(
     cnn_val = cnn_predict(cnn_det, det["validation"])[1]
     cnn_held = cnn_predict(cnn_det, held_det)[1]
     detection["small_cnn"] = detection_figures(
-        cnn_held, held_labels, choose_threshold(val_labels == 1, cnn_val, rule), det_table, tile
+        cnn_held, held_labels, choose_threshold(val_labels == 1, cnn_val, rule), det_table, tile, kinds
     )
     threshold = detector.config.detection_threshold
     vm_held = videomae_detection(detector, held_det, quarter_turns=False)
     detection["videomae"] = detection_figures(
-        vm_held, held_labels, 0.5 if threshold is None else threshold, det_table, tile
+        vm_held, held_labels, 0.5 if threshold is None else threshold, det_table, tile, kinds
     )
     vm_val_tta = videomae_detection(detector, det["validation"], quarter_turns=True)
     vm_held_tta = videomae_detection(detector, held_det, quarter_turns=True)
     detection["videomae_quarter_turns"] = detection_figures(
-        vm_held_tta, held_labels, choose_threshold(val_labels == 1, vm_val_tta, rule), det_table, tile
+        vm_held_tta, held_labels, choose_threshold(val_labels == 1, vm_val_tta, rule), det_table, tile, kinds
     )
     result["detection"] = detection
     result["detection_clips"] = {"all": len(det_table), "medicane": int((held_labels == 1).sum())}
-    result["detection_ceiling"] = detection_ceiling(held_dir, truth, det_table, preset)
+    result["detection_ceiling"] = detection_ceiling(kinds, held_labels)
     result["reliability"] = {
         name: {k: np.asarray(v).tolist() for k, v in vars(reliability_bins(p, held_labels == 1)).items()}
         for name, p in (("videomae", vm_held), ("small_cnn", cnn_held))
@@ -666,6 +688,26 @@ def goal_lines(preset: str, r: dict[str, Any]) -> list[str]:
         + "; ".join(f"{name}: {value} ({'met' if ok else 'not met'})" for name, ok, value in checks)
         + "."
     ]
+
+
+def false_alarm_lines(r: dict[str, Any]) -> list[str]:
+    """Each method's false alarms by what the tile shows (`NEGATIVE_KINDS`), beside the held-out negatives of each
+    kind; none for figures measured before the split was recorded."""
+    c = r["detection_ceiling"]
+    if "negatives_no_vortex" not in c:
+        return []
+    names = {"land_eye": "land vortex, clear eye", "sea_eye": "clear eye at sea", "vortex": "vortex, no clear eye",
+             "no_vortex": "no vortex"}  # fmt: skip
+    lines = [
+        "",
+        "False alarms by what the tile shows at the clip's end (held-out negatives of each kind in brackets):",
+        "",
+        "| detection | " + " | ".join(f"{names[k]} ({c[f'negatives_{k}']})" for k in NEGATIVE_KINDS) + " |",
+        "|---|" + "---|" * len(NEGATIVE_KINDS),
+    ]
+    for name, f in r["detection"].items():
+        lines.append(f"| {name} | " + " | ".join(str(f[f"false_alarms_{k}"]) for k in NEGATIVE_KINDS) + " |")
+    return lines
 
 
 def markdown(results: dict[str, Any], command: str) -> str:
@@ -784,6 +826,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"look-alike). A detector reading pixels alone that flags every eye has FAR {_cell(c['far_floor_pixels_only'], 3)}"
             f"; told land from sea by the tile's position, FAR {_cell(c['far_floor_with_position'], 3)} (the window "
             "itself is not in the pixels).",
+            *false_alarm_lines(r),
             "",
             *goal_lines(preset, r),
             "",
