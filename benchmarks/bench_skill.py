@@ -381,17 +381,21 @@ def label_noise_flags(preset: str) -> list[str]:
 
 def train_videomae(
     train_dir: Path, work: Path, preset: str, max_steps: int | None = None
-) -> dict[str, float]:
-    """The three skill-recipe stages; returns the wall seconds of each (a finished stage is not rerun).
+) -> tuple[dict[str, float], list[str]]:
+    """The three skill-recipe stages; returns the wall seconds of each and the stages reused (a finished stage,
+    from an earlier call into the same folder, is not rerun).
     `max_steps` shortens every stage (a smoke run of this script, not a measurement)."""
-    seconds = {}
+    seconds: dict[str, float] = {}
+    reused: list[str] = []
     for stage, config, extra in (
         ("specialization", "specialization.yaml", []),
         ("detection", "detection.yaml", ["--model_name_or_path", str(work / "specialization" / "best")]),
         ("tracking", "tracking.yaml", label_noise_flags(preset)),
     ):
         done = work / stage / "seconds.json"
-        if not done.is_file():
+        if done.is_file():
+            reused.append(stage)
+        else:
             started = time.perf_counter()
             steps = (
                 [] if max_steps is None else ["--max_steps", str(max_steps), "--eval_steps", str(max_steps)]
@@ -399,7 +403,7 @@ def train_videomae(
             run(stage, _flags(config, train_dir, work / stage, extra + steps))
             done.write_text(json.dumps({"seconds": time.perf_counter() - started}))
         seconds[stage] = json.loads(done.read_text())["seconds"]
-    return seconds
+    return seconds, reused
 
 
 def learning_curve(
@@ -475,7 +479,7 @@ def evaluate_preset(
     """Train everything on the preset's training basin, evaluate once on its held-out basin."""
     started = time.perf_counter()
     train_dir, held_dir = basins(preset, train_episodes)
-    seconds = train_videomae(train_dir, work / "videomae", preset, max_steps)
+    seconds, reused = train_videomae(train_dir, work / "videomae", preset, max_steps)
     tracker = MedicaneVideoMAEForTracking.from_pretrained(work / "videomae" / "tracking" / "best")
     detector = MedicaneVideoMAEForDetection.from_pretrained(work / "videomae" / "detection" / "best")
     mean, std = list(tracker.config.image_mean), list(tracker.config.image_std)
@@ -490,6 +494,7 @@ def evaluate_preset(
             for split in ("train", "validation")
         },
         "videomae_seconds": seconds,
+        "videomae_reused": reused,
     }
 
     # ---- tracking
@@ -729,7 +734,14 @@ def markdown(results: dict[str, Any], command: str) -> str:
             + "). Label vs drawn centre: median "
             f"{_cell(err['median_km'], 1)} km, P90 {_cell(err['p90_km'], 1)} km. VideoMAE stages: "
             + ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["videomae_seconds"].items())
-            + f" (together {sum(r['videomae_seconds'].values()) / 60:.1f} min)."
+            + f" (together {sum(r['videomae_seconds'].values()) / 60:.1f} min"
+            + (
+                f"; {', '.join(r['videomae_reused'])} trained by an earlier call into the same --work_dir, not in "
+                "this call's minutes"
+                if r.get("videomae_reused")
+                else ""
+            )
+            + ")."
             + (
                 f" Training basin: {r['train_episodes']} episodes, tracking clips train "
                 f"{r['training_basin_clips']['train']['tracking']} / validation "
