@@ -122,9 +122,7 @@ def calibrate_detection(prediction: EvalPrediction, context: MetricContext, conf
     probability = softmax(logits / temperature, axis=1)[:, positive]
     return {
         "detection_temperature": temperature,
-        "detection_threshold": choose_threshold(
-            is_medicane, probability, getattr(config, "detection_threshold_rule", "balanced_accuracy")
-        ),
+        "detection_threshold": choose_threshold(is_medicane, probability, config.detection_threshold_rule),
     }
 
 

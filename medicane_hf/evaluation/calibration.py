@@ -3,7 +3,8 @@
 - Detection: one temperature ``T`` for the logits (``softmax(logits / T)``) that minimises the validation
   negative log-likelihood (Guo et al. 2017, "On calibration of modern neural networks"), then the
   threshold on the calibrated Medicane probability that maximises the validation score of the model's
-  ``detection_threshold_rule`` (balanced accuracy or the Heidke skill score; `choose_threshold`). ``expected_calibration_error`` and ``reliability_bins`` measure it.
+  ``detection_threshold_rule`` (balanced accuracy or the Heidke skill score; `choose_threshold`).
+  ``expected_calibration_error`` and ``reliability_bins`` measure it.
 - Tracking: the heat-map head gives each centre a spread ``s`` (px, the isotropic standard deviation of
   its soft arg-max weights); the calibrated spread is ``k * s`` with the one factor ``k`` that maximises
   the validation likelihood of an isotropic 2-D Gaussian (closed form below). The radius that holds a

@@ -29,8 +29,6 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from medicane_hf.configuration_medicane import DETECTION_THRESHOLD_RULES
-
 __all__ = [
     "DEFAULT_CLASS_NAMES",
     "choose_threshold",
@@ -371,6 +369,9 @@ def choose_threshold(
     """
     from sklearn.metrics import roc_curve
 
+    # the rules are the model config's choices; imported here so that the metrics do not load transformers
+    from medicane_hf.configuration_medicane import DETECTION_THRESHOLD_RULES
+
     if rule not in DETECTION_THRESHOLD_RULES:
         raise ValueError(
             f"detection threshold rule {rule!r}: expected one of {', '.join(DETECTION_THRESHOLD_RULES)}"
@@ -381,14 +382,15 @@ def choose_threshold(
         raise ValueError("choose_threshold needs both classes in labels")
     # every distinct score is a candidate (no dropped points: the Heidke maximum need not be on the ROC hull)
     fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
-    positives, negatives = float(y.sum()), float((~y).sum())
     if rule == "balanced_accuracy":
         score = tpr - fpr
-    else:
-        tp, fp = tpr * positives, fpr * negatives
-        fn, tn = positives - tp, negatives - fp
-        chance = (tp + fn) * (fn + tn) + (tp + fp) * (fp + tn)
-        score = np.where(chance > 0, 2.0 * (tp * tn - fp * fn) / np.where(chance > 0, chance, 1.0), -np.inf)
+    else:  # the scores' own Heidke formula, per candidate (undefined, NaN, never wins)
+        positives, negatives = int(y.sum()), int((~y).sum())
+        hits, false_alarms = np.rint(tpr * positives).astype(int), np.rint(fpr * negatives).astype(int)
+        score = np.array(
+            [_cyclone_scores(a, b, positives - a, negatives - b)["hss"] for a, b in zip(hits, false_alarms)]
+        )
+        score = np.nan_to_num(score, nan=-np.inf)
     best = int(np.argmax(score))
     if best == 0:  # sklearn's first threshold is +inf: predict nothing
         return float(thresholds[1])

@@ -307,7 +307,7 @@ def card_fields(inputs: CardInputs) -> dict[str, Any]:
         "threshold": ""
         if threshold is None
         else f"; a Medicane at or above probability {threshold:.4g} (chosen on validation to maximise "
-        f"{DETECTION_THRESHOLD_RULES[getattr(config, 'detection_threshold_rule', 'balanced_accuracy')]})",
+        f"{DETECTION_THRESHOLD_RULES[config.detection_threshold_rule]})",
         "spread_scale": f"{config.tracking_spread_scale:.4g}",
         "data_contract": _contract_markdown(config),
         "training_data": inputs.training_data.markdown() if inputs.training_data else inputs.origin,

@@ -33,10 +33,9 @@ def threshold_rule(threshold: float | None, config) -> str:
         return f"calibrated Medicane probability >= {threshold:g} (--threshold)"
     saved = getattr(config, "detection_threshold", None)
     if saved is not None:
-        rule = getattr(config, "detection_threshold_rule", "balanced_accuracy")
         return (
             f"calibrated Medicane probability >= {saved:g} (the detector's detection_threshold, chosen on "
-            f"validation to maximise {DETECTION_THRESHOLD_RULES[rule]})"
+            f"validation to maximise {DETECTION_THRESHOLD_RULES[config.detection_threshold_rule]})"
         )
     return "the detector's most probable class is medicane (it saved no detection_threshold)"
 
